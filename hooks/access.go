@@ -1,0 +1,120 @@
+package hooks
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbchat/pbchat/internal/chat"
+	"github.com/pbchat/pbchat/migrations"
+)
+
+// findMembership returns the (room, user) membership, or nil when there is none.
+func findMembership(app core.App, roomID, userID string) (*core.Record, error) {
+	if roomID == "" || userID == "" {
+		return nil, nil
+	}
+	record, err := app.FindFirstRecordByFilter(migrations.RoomUsers,
+		"room = {:room} && user = {:user}", dbx.Params{"room": roomID, "user": userID})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find membership of %s in room %s: %w", userID, roomID, err)
+	}
+	return record, nil
+}
+
+func permissionsOf(membership *core.Record) chat.Permissions {
+	if membership == nil {
+		return nil
+	}
+	return membership.GetStringSlice("permissions")
+}
+
+// findRecord returns the record or nil when it does not exist.
+func findRecord(app core.App, collection, id string) (*core.Record, error) {
+	if id == "" {
+		return nil, nil
+	}
+	record, err := app.FindRecordById(collection, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find %s %s: %w", collection, id, err)
+	}
+	return record, nil
+}
+
+// roomAccess is what the caller of a request is to a room.
+type roomAccess struct {
+	room       *core.Record
+	membership *core.Record // nil for non-members
+}
+
+func (a roomAccess) permissions() chat.Permissions { return permissionsOf(a.membership) }
+
+// visible reports whether the room may be seen at all: members see their
+// rooms, everybody sees public ones.
+func (a roomAccess) visible() bool {
+	return a.room != nil && (a.membership != nil || a.room.GetBool("is_public"))
+}
+
+func loadRoomAccess(app core.App, roomID, userID string) (roomAccess, error) {
+	room, err := findRecord(app, migrations.Rooms, roomID)
+	if err != nil || room == nil {
+		return roomAccess{}, err
+	}
+	membership, err := findMembership(app, roomID, userID)
+	if err != nil {
+		return roomAccess{}, err
+	}
+	return roomAccess{room: room, membership: membership}, nil
+}
+
+// requireMember answers 404 for a room the caller cannot see and 403 naming
+// permission for one they see but are not a member of.
+func requireMember(e *core.RequestEvent, access roomAccess, permission string) error {
+	if !access.visible() {
+		return e.NotFoundError("The room does not exist or you are not a member of it.", nil)
+	}
+	if access.membership == nil {
+		return forbidden(e, &chat.PermissionDenied{Permission: permission, Reason: fmt.Sprintf("only members of the room may do this (%s)", permission)})
+	}
+	return nil
+}
+
+// forbidden turns a rule refusal into PocketBase's 403 naming the permission.
+func forbidden(e *core.RequestEvent, err error) error {
+	var denied *chat.PermissionDenied
+	if !errors.As(err, &denied) {
+		return err
+	}
+	return e.ForbiddenError(denied.Error(), validation.Errors{
+		"permission": validation.NewError("missing_permission", denied.Permission),
+	})
+}
+
+// fieldError is the 400 body PocketBase gives an invalid field.
+func fieldError(field, code, message string) error {
+	return validation.Errors{field: validation.NewError(code, message)}
+}
+
+// isSuperuser reports whether the request comes from the dashboard's kind of account.
+func isSuperuser(e *core.RequestEvent) bool {
+	return e.HasSuperuserAuth()
+}
+
+// authUserID is the caller's id when it is a chat user (of the configured
+// users collection), else "".
+func authUserID(e *core.RequestEvent, settings chat.Settings) string {
+	if e.Auth == nil || e.Auth.Collection().Name != settings.UsersCollection {
+		return ""
+	}
+	return e.Auth.Id
+}

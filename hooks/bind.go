@@ -1,0 +1,65 @@
+// Package hooks enforces pbchat's rules on every write: model hooks keep the
+// invariants for every writer (records API, batch, dashboard, Go code),
+// request hooks answer who may do what, and the /api/chat routes live here.
+package hooks
+
+import (
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbchat/pbchat/internal/chat"
+	"github.com/pbchat/pbchat/migrations"
+)
+
+// Bind attaches every pbchat hook, route and job to app. It is the one place
+// that shows all of them. settings must have gone through WithDefaults.
+func Bind(app core.App, settings chat.Settings) {
+	rooms := rooms{settings}
+	members := members{settings}
+	messages := messages{settings}
+	media := media{settings}
+	reactions := reactions{settings}
+	private := private{settings}
+
+	// Invariants: every writer.
+	app.OnRecordCreate(migrations.Rooms).BindFunc(rooms.create)
+	app.OnRecordUpdate(migrations.Rooms).BindFunc(rooms.update)
+	app.OnRecordCreate(migrations.RoomUsers).BindFunc(members.create)
+	app.OnRecordUpdate(migrations.RoomUsers).BindFunc(members.update)
+	app.OnRecordCreate(migrations.Messages).BindFunc(messages.create)
+	app.OnRecordUpdate(migrations.Messages).BindFunc(messages.update)
+	app.OnRecordUpdate(migrations.Media).BindFunc(media.update)
+	app.OnRecordCreate(migrations.MessageMedia).BindFunc(linkCreate)
+	app.OnRecordUpdate(migrations.MessageMedia).BindFunc(linkCreate)
+	app.OnRecordDelete(migrations.MessageMedia).BindFunc(linkDelete)
+	app.OnRecordCreate(migrations.MessageReacts).BindFunc(reactions.create)
+	app.OnRecordUpdate(migrations.MessageReacts).BindFunc(reactions.update)
+
+	// Permissions: who asks, through the records and batch APIs.
+	app.OnRecordCreateRequest(migrations.Rooms).BindFunc(rooms.createRequest)
+	app.OnRecordUpdateRequest(migrations.Rooms).BindFunc(rooms.updateRequest)
+	app.OnRecordDeleteRequest(migrations.Rooms).BindFunc(rooms.deleteRequest)
+	app.OnRecordCreateRequest(migrations.RoomUsers).BindFunc(members.createRequest)
+	app.OnRecordUpdateRequest(migrations.RoomUsers).BindFunc(members.updateRequest)
+	app.OnRecordDeleteRequest(migrations.RoomUsers).BindFunc(members.deleteRequest)
+	app.OnRecordCreateRequest(migrations.Messages).BindFunc(messages.createRequest)
+	app.OnRecordUpdateRequest(migrations.Messages).BindFunc(messages.updateRequest)
+	app.OnRecordDeleteRequest(migrations.Messages).BindFunc(messages.deleteRequest)
+	app.OnRecordCreateRequest(migrations.Media).BindFunc(media.createRequest)
+	app.OnRecordCreateRequest(migrations.MessageReacts).BindFunc(reactions.createRequest)
+	app.OnRecordDeleteRequest(migrations.MessageReacts).BindFunc(reactions.deleteRequest)
+
+	// Routes.
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		chatRoutes := se.Router.Group("/api/chat").Bind(apis.RequireAuth(settings.UsersCollection))
+		chatRoutes.POST("/private", private.getOrCreate)
+		return se.Next()
+	})
+
+	// Jobs.
+	app.Cron().MustAdd("pbchat_orphan_media", settings.OrphanMediaCleanupSchedule, func() {
+		if n, err := deleteOrphanMedia(app, settings.OrphanMediaTTL); err != nil {
+			app.Logger().Error("pbchat: orphan media clean-up", "error", err, "deleted", n)
+		}
+	})
+}

@@ -1,0 +1,103 @@
+package hooks
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/pbchat/pbchat/internal/chat"
+	"github.com/pbchat/pbchat/migrations"
+)
+
+type media struct{ settings chat.Settings }
+
+func (h media) createRequest(e *core.RecordRequestEvent) error {
+	if !isSuperuser(e.RequestEvent) {
+		e.Record.Set("uploaded_by", authUserID(e.RequestEvent, h.settings))
+	}
+	return e.Next()
+}
+
+func (h media) update(e *core.RecordEvent) error {
+	if err := immutable(e.Record, "uploaded_by"); err != nil {
+		return err
+	}
+	return e.Next()
+}
+
+// checkAttachable: every id names media uploaded by the message's author.
+func checkAttachable(app core.App, mediaIDs []string, authorID string) error {
+	for _, id := range mediaIDs {
+		m, err := findRecord(app, migrations.Media, id)
+		if err != nil {
+			return err
+		}
+		if m == nil || m.GetString("uploaded_by") != authorID {
+			return fieldError(MediaInput, "foreign_media", fmt.Sprintf("media %q does not exist or was not uploaded by the message's author", id))
+		}
+	}
+	return nil
+}
+
+// linkCreate keeps chat_message_media rows true to the author rule however
+// they are written (the records API refuses them to everybody but superusers).
+func linkCreate(e *core.RecordEvent) error {
+	if err := immutable(e.Record, "message", "media"); err != nil {
+		return err
+	}
+	message, err := findRecord(e.App, migrations.Messages, e.Record.GetString("message"))
+	if err != nil {
+		return err
+	}
+	if message != nil {
+		if err := checkAttachable(e.App, []string{e.Record.GetString("media")}, message.GetString("user")); err != nil {
+			return fieldError("media", "foreign_media", "the media was not uploaded by the message's author")
+		}
+	}
+	return e.Next()
+}
+
+// linkDelete refuses to leave a message with neither text nor attachment;
+// a message that is itself being deleted is gone already and passes.
+func linkDelete(e *core.RecordEvent) error {
+	return e.App.RunInTransaction(func(tx core.App) error {
+		e.App = tx
+		messageID := e.Record.GetString("message")
+		message, err := findRecord(tx, migrations.Messages, messageID)
+		if err != nil {
+			return err
+		}
+		if message != nil && message.GetString("text") == "" {
+			n, err := countAttachments(tx, messageID)
+			if err != nil {
+				return err
+			}
+			if n <= 1 {
+				return fieldError("message", "last_attachment", "the message has no text: its last attachment cannot be removed")
+			}
+		}
+		return e.Next()
+	})
+}
+
+// deleteOrphanMedia removes media that no message uses and that is older than ttl.
+func deleteOrphanMedia(app core.App, ttl time.Duration) (int, error) {
+	cutoff := types.NowDateTime().Add(-ttl)
+	var orphans []*core.Record
+	err := app.RecordQuery(migrations.Media).
+		AndWhere(dbx.NewExp("[[chat_media.created]] < {:cutoff}", dbx.Params{"cutoff": cutoff.String()})).
+		AndWhere(dbx.NewExp("NOT EXISTS (SELECT 1 FROM [[chat_message_media]] WHERE [[chat_message_media.media]] = [[chat_media.id]])")).
+		OrderBy("created").Limit(500).All(&orphans)
+	if err != nil {
+		return 0, fmt.Errorf("find orphan media: %w", err)
+	}
+	for i, m := range orphans {
+		if err := app.Delete(m); err != nil {
+			return i, fmt.Errorf("delete orphan media %s: %w", m.Id, err)
+		}
+	}
+	return len(orphans), nil
+}

@@ -1,0 +1,98 @@
+package hooks
+
+import (
+	"fmt"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbchat/pbchat/internal/chat"
+	"github.com/pbchat/pbchat/migrations"
+)
+
+type rooms struct{ settings chat.Settings }
+
+// createRequest: chat users create group and channel rooms as themselves;
+// private rooms come only from POST /api/chat/private, which keeps one per pair.
+func (h rooms) createRequest(e *core.RecordRequestEvent) error {
+	if isSuperuser(e.RequestEvent) {
+		return e.Next()
+	}
+	if e.Record.GetString("type") == chat.RoomPrivateMessages {
+		return e.BadRequestError("Private rooms are created with POST /api/chat/private.",
+			fieldError("type", "private_via_route", "private_messages rooms are created with POST /api/chat/private"))
+	}
+	e.Record.Set("created_by", authUserID(e.RequestEvent, h.settings))
+	return e.Next()
+}
+
+// create makes the creator a member with the room type's creator permissions
+// in the same transaction as the room.
+func (h rooms) create(e *core.RecordEvent) error {
+	creatorID := e.Record.GetString("created_by")
+	if creatorID == "" {
+		return e.Next()
+	}
+	return e.App.RunInTransaction(func(tx core.App) error {
+		e.App = tx
+		if err := e.Next(); err != nil {
+			return err
+		}
+		members, err := tx.FindCachedCollectionByNameOrId(migrations.RoomUsers)
+		if err != nil {
+			return err
+		}
+		membership := core.NewRecord(members)
+		membership.Set("room", e.Record.Id)
+		membership.Set("user", creatorID)
+		membership.Set("created_by", creatorID)
+		membership.Set("permissions", h.settings.DefaultsFor(e.Record.GetString("type")).Creator)
+		if err := tx.Save(membership); err != nil {
+			return fmt.Errorf("add the creator to room %s: %w", e.Record.Id, err)
+		}
+		return nil
+	})
+}
+
+// update keeps type and created_by as they were created.
+func (h rooms) update(e *core.RecordEvent) error {
+	if err := immutable(e.Record, "type", "created_by"); err != nil {
+		return err
+	}
+	return e.Next()
+}
+
+func (h rooms) updateRequest(e *core.RecordRequestEvent) error {
+	return h.requirePermission(e, chat.CanEditRoom)
+}
+
+func (h rooms) deleteRequest(e *core.RecordRequestEvent) error {
+	return h.requirePermission(e, chat.CanDeleteRoom)
+}
+
+func (h rooms) requirePermission(e *core.RecordRequestEvent, permission string) error {
+	if isSuperuser(e.RequestEvent) {
+		return e.Next()
+	}
+	membership, err := findMembership(e.App, e.Record.Id, authUserID(e.RequestEvent, h.settings))
+	if err != nil {
+		return err
+	}
+	if !permissionsOf(membership).Has(permission) {
+		return forbidden(e.RequestEvent, &chat.PermissionDenied{Permission: permission})
+	}
+	return e.Next()
+}
+
+// immutable refuses a change to any of fields after creation.
+func immutable(record *core.Record, fields ...string) error {
+	if record.IsNew() {
+		return nil
+	}
+	original := record.Original()
+	for _, field := range fields {
+		if fmt.Sprint(record.Get(field)) != fmt.Sprint(original.Get(field)) {
+			return fieldError(field, "immutable", field+" cannot change after creation")
+		}
+	}
+	return nil
+}

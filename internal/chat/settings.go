@@ -1,0 +1,151 @@
+// Package chat holds pbchat's rules as plain Go: permission sets and their
+// defaults per room type, who may change whose permissions, reaction and
+// message validation. It imports nothing from PocketBase so that every rule
+// can be read, table-tested and fuzzed on its own.
+package chat
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Room types, the values of chat_rooms.type.
+const (
+	RoomPrivateMessages = "private_messages"
+	RoomGroup           = "group"
+	RoomChannel         = "channel"
+)
+
+// RoomTypes lists every room type in a stable order.
+var RoomTypes = []string{RoomPrivateMessages, RoomGroup, RoomChannel}
+
+// Defaults used when a Settings field is left at its zero value.
+const (
+	DefaultUsersCollection   = "users"
+	DefaultMaxMessageLength  = 4000
+	DefaultMaxAttachments    = 10
+	DefaultMaxMediaSize      = 20 << 20
+	DefaultOrphanMediaTTL    = 24 * time.Hour
+	DefaultCustomReactionLen = 32
+)
+
+// RoomDefaults is the permission pair a room type hands out.
+type RoomDefaults struct {
+	// Creator is what the creator of a room of this type holds.
+	Creator Permissions
+	// Member is what a member added without explicit permissions holds
+	// (and what a user joining a public room holds).
+	Member Permissions
+}
+
+// Settings configures pbchat. Its zero value is the spec's defaults;
+// chatmodule.Config is an alias of it.
+type Settings struct {
+	// UsersCollection is the auth collection chat users live in. Default "users".
+	UsersCollection string
+
+	// RoomDefaults overrides the permissions per room type, keyed by type
+	// ("private_messages", "group", "channel"). A type left out keeps the
+	// spec's default; a nil Creator or Member inside an entry keeps that half.
+	RoomDefaults map[string]RoomDefaults
+
+	// Reactions constrains chat_message_reactions.reaction. Default: one emoji.
+	Reactions ReactionRules
+
+	// MaxMessageLength is the longest chat_messages.text in characters. Default 4000.
+	MaxMessageLength int
+
+	// MaxAttachments is how many media one message may carry. Default 10.
+	MaxAttachments int
+
+	// MaxMediaSize is the largest chat_media.file in bytes. Default 20 MiB.
+	MaxMediaSize int64
+
+	// OrphanMediaTTL is how long uploaded media that no message uses is kept.
+	// Default 24h.
+	OrphanMediaTTL time.Duration
+
+	// OrphanMediaCleanupSchedule is the cron expression of the orphan media
+	// clean-up job. Default every 10 minutes: "*/10 * * * *".
+	OrphanMediaCleanupSchedule string
+}
+
+// WithDefaults returns a copy of s where every zero field holds its default.
+// It fails on settings that cannot work (an unknown room type, a negative limit).
+func (s Settings) WithDefaults() (Settings, error) {
+	out := s
+	if out.UsersCollection == "" {
+		out.UsersCollection = DefaultUsersCollection
+	}
+	if out.MaxMessageLength == 0 {
+		out.MaxMessageLength = DefaultMaxMessageLength
+	}
+	if out.MaxAttachments == 0 {
+		out.MaxAttachments = DefaultMaxAttachments
+	}
+	if out.MaxMediaSize == 0 {
+		out.MaxMediaSize = DefaultMaxMediaSize
+	}
+	if out.OrphanMediaTTL == 0 {
+		out.OrphanMediaTTL = DefaultOrphanMediaTTL
+	}
+	if out.OrphanMediaCleanupSchedule == "" {
+		out.OrphanMediaCleanupSchedule = "*/10 * * * *"
+	}
+	if out.MaxMessageLength < 0 || out.MaxAttachments < 0 || out.MaxMediaSize < 0 || out.OrphanMediaTTL < 0 {
+		return out, fmt.Errorf("pbchat: limits must not be negative")
+	}
+
+	defaults := make(map[string]RoomDefaults, len(RoomTypes))
+	for _, roomType := range RoomTypes {
+		// Copies, so that a caller editing the result in place cannot
+		// change the package's defaults (AllPermissions among them).
+		spec := specRoomDefaults[roomType]
+		defaults[roomType] = RoomDefaults{Creator: slices.Clone(spec.Creator), Member: slices.Clone(spec.Member)}
+	}
+	for roomType, override := range s.RoomDefaults {
+		base, ok := defaults[roomType]
+		if !ok {
+			return out, fmt.Errorf("pbchat: RoomDefaults: unknown room type %q", roomType)
+		}
+		if override.Creator != nil {
+			base.Creator = slices.Clone(override.Creator)
+		}
+		if override.Member != nil {
+			base.Member = slices.Clone(override.Member)
+		}
+		if err := base.Creator.Validate(); err != nil {
+			return out, fmt.Errorf("pbchat: RoomDefaults[%s].Creator: %w", roomType, err)
+		}
+		if err := base.Member.Validate(); err != nil {
+			return out, fmt.Errorf("pbchat: RoomDefaults[%s].Member: %w", roomType, err)
+		}
+		defaults[roomType] = base
+	}
+	out.RoomDefaults = defaults
+
+	reactions, err := out.Reactions.withDefaults()
+	if err != nil {
+		return out, fmt.Errorf("pbchat: Reactions: %w", err)
+	}
+	out.Reactions = reactions
+
+	return out, nil
+}
+
+// DefaultsFor returns the permission defaults of a room type.
+// Settings must have gone through WithDefaults.
+func (s Settings) DefaultsFor(roomType string) RoomDefaults {
+	return s.RoomDefaults[roomType]
+}
+
+// IsRoomType reports whether t is one of the three room types.
+func IsRoomType(t string) bool {
+	for _, known := range RoomTypes {
+		if t == known {
+			return true
+		}
+	}
+	return false
+}
