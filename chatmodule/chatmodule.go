@@ -19,6 +19,7 @@ import (
 	"github.com/pbchat/pbchat/hooks"
 	"github.com/pbchat/pbchat/internal/chat"
 	"github.com/pbchat/pbchat/migrations"
+	"github.com/pbchat/pbchat/realtime"
 )
 
 // Config configures pbchat; its zero value is the spec's defaults.
@@ -62,7 +63,13 @@ func Register(app core.App, config Config) error {
 		return err
 	}
 
-	hooks.Bind(app, settings)
+	hub := realtime.NewHub(realtime.NewLocalBroker(), app.Logger())
+	hub.Bind(app, settings)
+	hooks.Bind(app, settings, func(event chat.Event) {
+		if err := hub.Publish(event); err != nil {
+			app.Logger().Error("pbchat realtime: publish", "type", event.Type, "room", event.Room, "error", err)
+		}
+	})
 
 	// serve has run PocketBase's own migrations (the users collection among
 	// them) by the time OnServe fires.

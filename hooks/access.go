@@ -118,3 +118,16 @@ func authUserID(e *core.RequestEvent, settings chat.Settings) string {
 	}
 	return e.Auth.Id
 }
+
+// inTransaction runs fn, which goes on down the hook chain with e.Next(), in
+// one transaction with what fn writes itself. The hooks that run after the
+// commit (after-success hooks, realtime) get the outer app back, not the
+// finished transaction.
+func inTransaction(e *core.RecordEvent, fn func(tx core.App) error) error {
+	original := e.App
+	defer func() { e.App = original }()
+	return e.App.RunInTransaction(func(tx core.App) error {
+		e.App = tx
+		return fn(tx)
+	})
+}

@@ -13,13 +13,15 @@ import (
 
 // Bind attaches every pbchat hook, route and job to app. It is the one place
 // that shows all of them. settings must have gone through WithDefaults.
-func Bind(app core.App, settings chat.Settings) {
+// publish receives every committed change as a room event.
+func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	rooms := rooms{settings}
 	members := members{settings}
 	messages := messages{settings}
 	media := media{settings}
 	reactions := reactions{settings}
 	private := private{settings}
+	overview := overview{settings}
 
 	// Invariants: every writer.
 	app.OnRecordCreate(migrations.Rooms).BindFunc(rooms.create)
@@ -49,10 +51,24 @@ func Bind(app core.App, settings chat.Settings) {
 	app.OnRecordCreateRequest(migrations.MessageReacts).BindFunc(reactions.createRequest)
 	app.OnRecordDeleteRequest(migrations.MessageReacts).BindFunc(reactions.deleteRequest)
 
+	// Realtime: every committed change of a chat collection becomes an event.
+	events := &events{app: app, publish: publish}
+	for _, collection := range migrations.AllCollections {
+		app.OnRecordAfterCreateSuccess(collection).BindFunc(events.created)
+		app.OnRecordAfterUpdateSuccess(collection).BindFunc(events.updated)
+		app.OnRecordDelete(collection).BindFunc(events.deleting)
+		app.OnRecordAfterDeleteSuccess(collection).BindFunc(events.deleted)
+		app.OnRecordAfterDeleteError(collection).BindFunc(events.deleteFailed)
+	}
+
 	// Routes.
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		chatRoutes := se.Router.Group("/api/chat").Bind(apis.RequireAuth(settings.UsersCollection))
 		chatRoutes.POST("/private", private.getOrCreate)
+		chatRoutes.GET("/rooms", overview.rooms)
+		chatRoutes.GET("/unread", overview.unread)
+		chatRoutes.POST("/rooms/{id}/read", overview.read)
+		chatRoutes.POST("/rooms/{id}/typing", overview.typing(publish))
 		return se.Next()
 	})
 

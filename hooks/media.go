@@ -63,8 +63,7 @@ func linkCreate(e *core.RecordEvent) error {
 // linkDelete refuses to leave a message with neither text nor attachment;
 // a message that is itself being deleted is gone already and passes.
 func linkDelete(e *core.RecordEvent) error {
-	return e.App.RunInTransaction(func(tx core.App) error {
-		e.App = tx
+	return inTransaction(e, func(tx core.App) error {
 		messageID := e.Record.GetString("message")
 		message, err := findRecord(tx, migrations.Messages, messageID)
 		if err != nil {

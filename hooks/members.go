@@ -20,6 +20,10 @@ func (h members) createRequest(e *core.RecordRequestEvent) error {
 	}
 	_, explicit := info.Body["permissions"]
 	requested := chat.Permissions(e.Record.GetStringSlice("permissions"))
+	if err := requested.Validate(); err != nil {
+		// 400 on the field, not a 403 naming a non-permission.
+		return e.BadRequestError("Invalid permissions.", fieldError("permissions", "invalid_permission", err.Error()))
+	}
 
 	room, err := findRecord(e.App, migrations.Rooms, e.Record.GetString("room"))
 	if err != nil {
@@ -70,8 +74,7 @@ func (h members) createRequest(e *core.RecordRequestEvent) error {
 
 // create keeps private rooms to two members and one room per pair.
 func (h members) create(e *core.RecordEvent) error {
-	return e.App.RunInTransaction(func(tx core.App) error {
-		e.App = tx
+	return inTransaction(e, func(tx core.App) error {
 		if err := checkPrivateRoomMember(tx, e.Record); err != nil {
 			return err
 		}
@@ -140,6 +143,9 @@ func (h members) updateRequest(e *core.RecordRequestEvent) error {
 	actorID := authUserID(e.RequestEvent, h.settings)
 	before := chat.Permissions(e.Record.Original().GetStringSlice("permissions"))
 	after := chat.Permissions(e.Record.GetStringSlice("permissions"))
+	if err := after.Validate(); err != nil {
+		return e.BadRequestError("Invalid permissions.", fieldError("permissions", "invalid_permission", err.Error()))
+	}
 
 	if e.Record.GetString("user") == actorID {
 		if err := chat.CheckOwnPermissionChange(before, after); err != nil {

@@ -84,8 +84,7 @@ func (h messages) create(e *core.RecordEvent) error {
 	}
 	e.Record.Set("edited_at", "")
 
-	return e.App.RunInTransaction(func(tx core.App) error {
-		e.App = tx
+	return inTransaction(e, func(tx core.App) error {
 		if err := checkAttachable(tx, mediaIDs, e.Record.GetString("user")); err != nil {
 			return err
 		}

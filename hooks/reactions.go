@@ -68,8 +68,7 @@ func (h reactions) create(e *core.RecordEvent) error {
 	if !h.settings.Reactions.Exclusive() {
 		return e.Next()
 	}
-	return e.App.RunInTransaction(func(tx core.App) error {
-		e.App = tx
+	return inTransaction(e, func(tx core.App) error {
 		var previous []*core.Record
 		err := tx.RecordQuery(migrations.MessageReacts).AndWhere(dbx.HashExp{
 			"message": e.Record.GetString("message"),

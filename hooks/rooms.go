@@ -32,8 +32,7 @@ func (h rooms) create(e *core.RecordEvent) error {
 	if creatorID == "" {
 		return e.Next()
 	}
-	return e.App.RunInTransaction(func(tx core.App) error {
-		e.App = tx
+	return inTransaction(e, func(tx core.App) error {
 		if err := e.Next(); err != nil {
 			return err
 		}

@@ -1,0 +1,205 @@
+package hooks
+
+import (
+	"database/sql"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/pbchat/pbchat/internal/chat"
+	"github.com/pbchat/pbchat/migrations"
+)
+
+const (
+	defaultPerPage = 30
+	maxPerPage     = 200
+)
+
+// unreadExpr counts others' messages in m's room after m's last_seen_at (or
+// after joining): a range scan of idx_chat_messages_room_created.
+const unreadExpr = `(SELECT count(*) FROM chat_messages x
+	WHERE x.room = m.room
+	  AND x.created > (CASE WHEN m.last_seen_at != '' THEN m.last_seen_at ELSE m.created END)
+	  AND x.user != m.user)`
+
+type overview struct{ settings chat.Settings }
+
+type lastMessage struct {
+	ID      string `json:"id"`
+	User    string `json:"user"`
+	Text    string `json:"text"`
+	Created string `json:"created"`
+}
+
+type overviewItem struct {
+	Room        *core.Record `json:"room"`
+	Membership  *core.Record `json:"membership"`
+	UnreadCount int          `json:"unread_count"`
+	LastMessage *lastMessage `json:"last_message"`
+}
+
+// rooms serves GET /api/chat/rooms: the caller's rooms, newest activity first.
+func (h overview) rooms(e *core.RequestEvent) error {
+	userID := authUserID(e, h.settings)
+	page, perPage := pagination(e)
+
+	var total int
+	if err := e.App.DB().Select("count(*)").From(migrations.RoomUsers).
+		Where(dbx.HashExp{"user": userID}).Row(&total); err != nil {
+		return err
+	}
+
+	var rows []struct {
+		Membership string         `db:"membership"`
+		Room       string         `db:"room"`
+		Unread     int            `db:"unread"`
+		LastID     sql.NullString `db:"lm_id"`
+		LastUser   sql.NullString `db:"lm_user"`
+		LastText   sql.NullString `db:"lm_text"`
+		LastAt     sql.NullString `db:"lm_created"`
+	}
+	err := e.App.DB().NewQuery(`
+		SELECT m.id AS membership, m.room AS room, ` + unreadExpr + ` AS unread,
+		       lm.id AS lm_id, lm.user AS lm_user, lm.text AS lm_text, lm.created AS lm_created
+		FROM chat_room_users m
+		LEFT JOIN chat_messages lm ON lm.id = (
+			SELECT y.id FROM chat_messages y WHERE y.room = m.room ORDER BY y.created DESC, y.id DESC LIMIT 1)
+		WHERE m.user = {:user}
+		ORDER BY max(coalesce(lm.created, ''), m.created) DESC, m.room
+		LIMIT {:limit} OFFSET {:offset}`).
+		Bind(dbx.Params{"user": userID, "limit": perPage, "offset": (page - 1) * perPage}).
+		All(&rows)
+	if err != nil {
+		return err
+	}
+
+	roomIDs := make([]string, len(rows))
+	membershipIDs := make([]string, len(rows))
+	for i, row := range rows {
+		roomIDs[i], membershipIDs[i] = row.Room, row.Membership
+	}
+	rooms, err := recordsByID(e, migrations.Rooms, roomIDs)
+	if err != nil {
+		return err
+	}
+	memberships, err := recordsByID(e, migrations.RoomUsers, membershipIDs)
+	if err != nil {
+		return err
+	}
+
+	items := make([]overviewItem, 0, len(rows))
+	for _, row := range rows {
+		item := overviewItem{Room: rooms[row.Room], Membership: memberships[row.Membership], UnreadCount: row.Unread}
+		if row.LastID.Valid {
+			item.LastMessage = &lastMessage{ID: row.LastID.String, User: row.LastUser.String, Text: row.LastText.String, Created: row.LastAt.String}
+		}
+		items = append(items, item)
+	}
+	return e.JSON(http.StatusOK, map[string]any{
+		"page":       page,
+		"perPage":    perPage,
+		"totalItems": total,
+		"totalPages": int(math.Ceil(float64(total) / float64(perPage))),
+		"items":      items,
+	})
+}
+
+// unread serves GET /api/chat/unread: per room, and a total without muted rooms.
+func (h overview) unread(e *core.RequestEvent) error {
+	var rows []struct {
+		Room   string `db:"room"`
+		Muted  bool   `db:"muted"`
+		Unread int    `db:"unread"`
+	}
+	err := e.App.DB().NewQuery(`SELECT m.room AS room, m.muted AS muted, ` + unreadExpr + ` AS unread
+		FROM chat_room_users m WHERE m.user = {:user}`).
+		Bind(dbx.Params{"user": authUserID(e, h.settings)}).All(&rows)
+	if err != nil {
+		return err
+	}
+	total, perRoom := 0, make(map[string]int, len(rows))
+	for _, row := range rows {
+		perRoom[row.Room] = row.Unread
+		if !row.Muted {
+			total += row.Unread
+		}
+	}
+	return e.JSON(http.StatusOK, map[string]any{"total": total, "rooms": perRoom})
+}
+
+// read serves POST /api/chat/rooms/{id}/read: the caller has seen everything until now.
+func (h overview) read(e *core.RequestEvent) error {
+	membership, err := findMembership(e.App, e.Request.PathValue("id"), authUserID(e, h.settings))
+	if err != nil {
+		return err
+	}
+	if membership == nil {
+		return e.NotFoundError("The room does not exist or you are not a member of it.", nil)
+	}
+	membership.Set("last_seen_at", types.NowDateTime())
+	if err := e.App.Save(membership); err != nil {
+		return e.BadRequestError("Failed to mark the room as read.", err)
+	}
+	if err := apis.EnrichRecord(e, membership); err != nil {
+		return err
+	}
+	return e.JSON(http.StatusOK, membership)
+}
+
+// typing serves POST /api/chat/rooms/{id}/typing: the room's other connected members hear it.
+func (h overview) typing(publish chat.Publisher) func(e *core.RequestEvent) error {
+	return func(e *core.RequestEvent) error {
+		roomID := e.Request.PathValue("id")
+		userID := authUserID(e, h.settings)
+		membership, err := findMembership(e.App, roomID, userID)
+		if err != nil {
+			return err
+		}
+		if membership == nil {
+			return e.NotFoundError("The room does not exist or you are not a member of it.", nil)
+		}
+		record, err := json.Marshal(map[string]string{"room": roomID, "user": userID})
+		if err != nil {
+			return err
+		}
+		publish(chat.Event{Room: roomID, Type: chat.EventTyping, Record: record, Except: userID})
+		return e.NoContent(http.StatusNoContent)
+	}
+}
+
+func pagination(e *core.RequestEvent) (page, perPage int) {
+	page, _ = strconv.Atoi(e.Request.URL.Query().Get("page"))
+	perPage, _ = strconv.Atoi(e.Request.URL.Query().Get("perPage"))
+	if page < 1 {
+		page = 1
+	}
+	if perPage < 1 {
+		perPage = defaultPerPage
+	}
+	return page, min(perPage, maxPerPage)
+}
+
+// recordsByID loads and enriches records (one query) keyed by id.
+func recordsByID(e *core.RequestEvent, collection string, ids []string) (map[string]*core.Record, error) {
+	out := make(map[string]*core.Record, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	records, err := e.App.FindRecordsByIds(collection, ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := apis.EnrichRecords(e, records); err != nil {
+		return nil, err
+	}
+	for _, r := range records {
+		out[r.Id] = r
+	}
+	return out, nil
+}
