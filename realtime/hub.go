@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
 
@@ -19,8 +20,13 @@ type Hub struct {
 	broker Broker
 	logger *slog.Logger
 
-	mu      sync.RWMutex
-	clients map[string]*client // by PocketBase client id
+	// pocketBaseServed counts connections with a chat subscription that
+	// PocketBase serves itself (superusers; filter, expand or fields options).
+	pocketBaseServed atomic.Int64
+
+	mu         sync.RWMutex
+	clients    map[string]*client // by PocketBase client id
+	pbServedBy map[string]bool    // client ids counted in pocketBaseServed
 	byUser  map[string]map[*client]struct{}
 	byRoom  map[string]map[*client]struct{}
 }
@@ -46,7 +52,8 @@ func NewHub(broker Broker, logger *slog.Logger) *Hub {
 	h := &Hub{
 		broker:  broker,
 		logger:  logger,
-		clients: map[string]*client{},
+		clients:    map[string]*client{},
+		pbServedBy: map[string]bool{},
 		byUser:  map[string]map[*client]struct{}{},
 		byRoom:  map[string]map[*client]struct{}{},
 	}
@@ -99,10 +106,32 @@ func (h *Hub) set(pb subscriptions.Client, user string, topics map[string][]stri
 	h.index(c)
 }
 
+// setPocketBaseServed records whether a client holds a chat subscription
+// that PocketBase serves itself.
+func (h *Hub) setPocketBaseServed(clientID string, served bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.markPocketBaseServed(clientID, served)
+}
+
+func (h *Hub) markPocketBaseServed(clientID string, served bool) {
+	if h.pbServedBy[clientID] == served {
+		return
+	}
+	if served {
+		h.pbServedBy[clientID] = true
+		h.pocketBaseServed.Add(1)
+	} else {
+		delete(h.pbServedBy, clientID)
+		h.pocketBaseServed.Add(-1)
+	}
+}
+
 // remove forgets a disconnected client.
 func (h *Hub) remove(clientID string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.markPocketBaseServed(clientID, false)
 	if c := h.clients[clientID]; c != nil {
 		h.unindex(c)
 		delete(h.clients, clientID)

@@ -9,7 +9,9 @@ import (
 
 	"github.com/pocketbase/dbx"
 	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
 
 	"github.com/pbchat/pbchat/internal/chat"
 )
@@ -23,10 +25,16 @@ var chatCollections = []string{
 // topics, takes over stock subscriptions to the chat collections, and
 // forgets clients when they disconnect.
 func (h *Hub) Bind(app core.App, settings chat.Settings) {
+	h.bindQuietBroadcasts(app)
 	app.OnRealtimeSubscribeRequest().BindFunc(func(e *core.RealtimeSubscribeRequestEvent) error {
 		return h.subscribe(e, settings)
 	})
 	app.OnRealtimeConnectRequest().BindFunc(func(e *core.RealtimeConnectRequestEvent) error {
+		if stock, isDefault := e.Client.(*subscriptions.DefaultClient); isDefault {
+			client := NewClient()
+			client.Set(apis.RealtimeClientIPKey, stock.Get(apis.RealtimeClientIPKey))
+			e.Client = client
+		}
 		defer h.remove(e.Client.Id())
 		return e.Next()
 	})
@@ -39,6 +47,7 @@ func (h *Hub) subscribe(e *core.RealtimeSubscribeRequestEvent, settings chat.Set
 	}
 
 	keep := make([]string, 0, len(e.Subscriptions))
+	pocketBaseServed := false
 	topics := map[string][]string{}
 	stock := map[string][]stockSub{}
 	for _, sub := range e.Subscriptions {
@@ -52,6 +61,7 @@ func (h *Hub) subscribe(e *core.RealtimeSubscribeRequestEvent, settings chat.Set
 		// fields keep PocketBase's per-client rule evaluation.
 		if collection == "" || e.HasSuperuserAuth() || options.custom() {
 			keep = append(keep, sub)
+			pocketBaseServed = pocketBaseServed || collection != ""
 			continue
 		}
 		if userID != "" { // a guest could never see a chat record: nothing to deliver
@@ -87,6 +97,7 @@ func (h *Hub) subscribe(e *core.RealtimeSubscribeRequestEvent, settings chat.Set
 	}
 
 	h.set(e.Client, userID, topics, stock, rooms)
+	h.setPocketBaseServed(e.Client.Id(), pocketBaseServed)
 	e.Subscriptions = keep
 	return e.Next()
 }
