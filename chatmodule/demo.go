@@ -26,15 +26,20 @@ Dashboard: http://127.0.0.1:8090/_/  %s / %s
 
 // SeedDemo writes demo users, rooms, memberships, messages and reactions
 // through the app (so every hook and invariant applies). It does nothing and
-// returns false when the demo users exist already.
+// returns false when the demo users exist already. settings is the Config
+// pbchat was registered with (a zero Config means the defaults here too).
 func SeedDemo(app core.App, settings chat.Settings) (bool, error) {
+	settings, err := settings.WithDefaults()
+	if err != nil {
+		return false, err
+	}
 	if _, err := app.FindAuthRecordByEmail(settings.UsersCollection, "alice@example.com"); err == nil {
 		return false, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("look for demo users: %w", err)
 	}
 
-	err := app.RunInTransaction(func(tx core.App) error {
+	err = app.RunInTransaction(func(tx core.App) error {
 		d := demo{app: tx, settings: settings}
 		d.superuser()
 		alice, bob := d.user("alice", "Alice"), d.user("bob", "Bob")

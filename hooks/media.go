@@ -70,6 +70,14 @@ func linkDelete(e *core.RecordEvent) error {
 			return err
 		}
 		if message != nil && message.GetString("text") == "" {
+			// Deleting the author cascades to their uploads before their
+			// messages: the message goes too, so let the link go.
+			if gone, err := authorDeleted(tx, message); err != nil || gone {
+				if err != nil {
+					return err
+				}
+				return e.Next()
+			}
 			n, err := countAttachments(tx, messageID)
 			if err != nil {
 				return err
@@ -80,6 +88,17 @@ func linkDelete(e *core.RecordEvent) error {
 		}
 		return e.Next()
 	})
+}
+
+// authorDeleted reports whether the message's author no longer exists (the
+// author record is deleted before PocketBase cascades to what references it).
+func authorDeleted(app core.App, message *core.Record) (bool, error) {
+	field, ok := message.Collection().Fields.GetByName("user").(*core.RelationField)
+	if !ok {
+		return false, nil
+	}
+	author, err := findRecord(app, field.CollectionId, message.GetString("user"))
+	return author == nil, err
 }
 
 // deleteOrphanMedia removes media that no message uses and that is older than ttl.

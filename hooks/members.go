@@ -127,7 +127,11 @@ func findPrivateRoom(app core.App, userA, userB string) (string, error) {
 
 // update keeps the membership's room and user.
 func (h members) update(e *core.RecordEvent) error {
-	if err := immutable(e.Record, "room", "user", "created_by"); err != nil {
+	fields, err := withoutDeletedRef(e.App, e.Record, "created_by", "room", "user", "created_by")
+	if err != nil {
+		return err
+	}
+	if err := immutable(e.Record, fields...); err != nil {
 		return err
 	}
 	return e.Next()

@@ -29,8 +29,11 @@ func (h reactions) createRequest(e *core.RecordRequestEvent) error {
 	if err != nil {
 		return err
 	}
-	if err := requireMember(e.RequestEvent, access, "membership"); err != nil {
-		return err
+	// Messages are members-only even in a public room: a non-member cannot
+	// see the message, so reacting to it answers 404 like viewing it does
+	// (and no permission would make a non-member's reaction allowed).
+	if access.room == nil || access.membership == nil {
+		return e.NotFoundError("The message does not exist or you are not a member of its room.", nil)
 	}
 	e.Record.Set("user", actorID)
 	return e.Next()

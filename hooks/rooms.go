@@ -54,7 +54,11 @@ func (h rooms) create(e *core.RecordEvent) error {
 
 // update keeps type and created_by as they were created.
 func (h rooms) update(e *core.RecordEvent) error {
-	if err := immutable(e.Record, "type", "created_by"); err != nil {
+	fields, err := withoutDeletedRef(e.App, e.Record, "created_by", "type", "created_by")
+	if err != nil {
+		return err
+	}
+	if err := immutable(e.Record, fields...); err != nil {
 		return err
 	}
 	return e.Next()
@@ -94,4 +98,29 @@ func immutable(record *core.Record, fields ...string) error {
 		}
 	}
 	return nil
+}
+
+// withoutDeletedRef returns fields without ref when ref, a relation, was
+// emptied because the record it named was deleted: PocketBase unsets
+// non-cascading relations to a deleted record (created_by when a user is
+// deleted), which is not a change the immutability rule is about.
+func withoutDeletedRef(app core.App, record *core.Record, ref string, fields ...string) ([]string, error) {
+	if record.IsNew() || record.GetString(ref) != "" || record.Original().GetString(ref) == "" {
+		return fields, nil
+	}
+	relation, ok := record.Collection().Fields.GetByName(ref).(*core.RelationField)
+	if !ok {
+		return fields, nil
+	}
+	target, err := findRecord(app, relation.CollectionId, record.Original().GetString(ref))
+	if err != nil || target != nil {
+		return fields, err
+	}
+	out := make([]string, 0, len(fields))
+	for _, f := range fields {
+		if f != ref {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }

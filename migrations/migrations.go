@@ -22,9 +22,11 @@ func List(settings chat.Settings) core.MigrationsList {
 		"1764000000_pbchat_init.go",
 	)
 	list.Add(&core.Migration{
-		File:             "1764000001_pbchat_settings_sync.go",
-		Up:               func(app core.App) error { return syncSettings(app, settings) },
-		ReapplyCondition: func(app core.App, _ *core.MigrationsRunner, _ string) (bool, error) { return settingsDiffer(app, settings) },
+		File: "1764000001_pbchat_settings_sync.go",
+		Up:   func(app core.App) error { return syncSettings(app, settings) },
+		ReapplyCondition: func(app core.App, _ *core.MigrationsRunner, _ string) (bool, error) {
+			return settingsDiffer(app, settings)
+		},
 	})
 	return list
 }

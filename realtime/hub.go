@@ -27,17 +27,17 @@ type Hub struct {
 	mu         sync.RWMutex
 	clients    map[string]*client // by PocketBase client id
 	pbServedBy map[string]bool    // client ids counted in pocketBaseServed
-	byUser  map[string]map[*client]struct{}
-	byRoom  map[string]map[*client]struct{}
+	byUser     map[string]map[*client]struct{}
+	byRoom     map[string]map[*client]struct{}
 }
 
 // client is one SSE connection's chat subscriptions.
 type client struct {
 	pb     subscriptions.Client
 	user   string
-	topics map[string][]string     // room id → subscription names
-	stock  map[string][]stockSub   // collection name → subscriptions
-	rooms  map[string]struct{}     // rooms followed: topics, and every membership when stock is set
+	topics map[string][]string   // room id → subscription names
+	stock  map[string][]stockSub // collection name → subscriptions
+	rooms  map[string]struct{}   // rooms followed: topics, and every membership when stock is set
 	outbox chan subscriptions.Message
 	done   chan struct{}
 }
@@ -50,12 +50,12 @@ type stockSub struct {
 // NewHub returns a hub that receives its events from broker.
 func NewHub(broker Broker, logger *slog.Logger) *Hub {
 	h := &Hub{
-		broker:  broker,
-		logger:  logger,
+		broker:     broker,
+		logger:     logger,
 		clients:    map[string]*client{},
 		pbServedBy: map[string]bool{},
-		byUser:  map[string]map[*client]struct{}{},
-		byRoom:  map[string]map[*client]struct{}{},
+		byUser:     map[string]map[*client]struct{}{},
+		byRoom:     map[string]map[*client]struct{}{},
 	}
 	broker.Listen(h.Deliver)
 	return h
