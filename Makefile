@@ -5,7 +5,7 @@ export GOTOOLCHAIN := go1.27.3
 ADDR ?= 127.0.0.1:8090
 DATA ?= pb_data
 
-.PHONY: serve demo test test-go build clean
+.PHONY: serve demo test test-go test-js bench-realtime build clean
 
 ## serve: the app with demo data on http://$(ADDR)
 serve: demo
@@ -15,12 +15,20 @@ serve: demo
 demo:
 	go run . chat demo --dir $(DATA)
 
-## test: every test
-test: test-go
+## test: every test (Go, then the JS SDK suite)
+test: test-go test-js
 
 test-go:
 	go vet ./...
 	go test -count=1 ./...
+
+## test-js: the seed's flows and realtime through the official JS SDK
+test-js:
+	cd e2e/js && npm ci && npm test
+
+## bench-realtime: fan-out of one message, stock PocketBase vs pbchat
+bench-realtime:
+	go test ./bench -run '^$$' -bench Fanout -benchtime 30x -timeout 30m
 
 build:
 	go build -o pbchat .

@@ -19,6 +19,7 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbchat/pbchat/chatmodule"
+	"github.com/pbchat/pbchat/migrations"
 )
 
 // Env is one app with pbchat and an HTTP server in front of it.
@@ -39,6 +40,25 @@ func New(t testing.TB, config chatmodule.Config) *Env {
 // before pbchat is registered (to create another users collection, say).
 func NewWithSetup(t testing.TB, config chatmodule.Config, setup func(app core.App) error) *Env {
 	t.Helper()
+	return newEnv(t, config, setup, func(app core.App) error { return chatmodule.Register(app, config) })
+}
+
+// NewStock starts stock PocketBase with pbchat's collections and API rules
+// but none of its hooks, routes or realtime: the baseline a developer gets
+// by writing the same rules by hand.
+func NewStock(t testing.TB, setup func(app core.App) error) *Env {
+	t.Helper()
+	return newEnv(t, chatmodule.Config{}, setup, func(app core.App) error {
+		settings, err := chatmodule.Config{}.WithDefaults()
+		if err != nil {
+			return err
+		}
+		return migrations.Run(app, settings)
+	})
+}
+
+func newEnv(t testing.TB, config chatmodule.Config, setup, install func(app core.App) error) *Env {
+	t.Helper()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
 		t.Fatalf("test app: %v", err)
@@ -49,8 +69,8 @@ func NewWithSetup(t testing.TB, config chatmodule.Config, setup func(app core.Ap
 			t.Fatalf("setup: %v", err)
 		}
 	}
-	if err := chatmodule.Register(app, config); err != nil {
-		t.Fatalf("register pbchat: %v", err)
+	if err := install(app); err != nil {
+		t.Fatalf("install pbchat: %v", err)
 	}
 
 	router, err := apis.NewRouter(app)
