@@ -40,6 +40,7 @@ type Config = chat.Settings
 type (
 	ReactionRules = chat.ReactionRules
 	RoomDefaults  = chat.RoomDefaults
+	NATSConfig    = chat.NATSConfig
 	Permissions   = chat.Permissions
 )
 
@@ -63,7 +64,11 @@ func Register(app core.App, config Config) error {
 		return err
 	}
 
-	hub := realtime.NewHub(realtime.NewLocalBroker(), app.Logger())
+	broker, err := newBroker(app, settings)
+	if err != nil {
+		return err
+	}
+	hub := realtime.NewHub(broker, app.Logger())
 	hub.Bind(app, settings)
 	hooks.Bind(app, settings, func(event chat.Event) {
 		if err := hub.Publish(event); err != nil {
@@ -97,4 +102,21 @@ func prepare(app core.App, settings chat.Settings) error {
 		return fmt.Errorf("pocketbase migrations: %w", err)
 	}
 	return migrations.Run(app, settings)
+}
+
+// newBroker is the in-process broker, or NATS when Config.NATS.URL is set
+// (closed when the app terminates).
+func newBroker(app core.App, settings chat.Settings) (realtime.Broker, error) {
+	if settings.NATS.URL == "" {
+		return realtime.NewLocalBroker(), nil
+	}
+	broker, err := realtime.ConnectNATS(settings.NATS, "pbchat-writer", app.Logger())
+	if err != nil {
+		return nil, err
+	}
+	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		broker.Close()
+		return e.Next()
+	})
+	return broker, nil
 }

@@ -69,6 +69,14 @@ type Settings struct {
 	// OrphanMediaCleanupSchedule is the cron expression of the orphan media
 	// clean-up job. Default every 10 minutes: "*/10 * * * *".
 	OrphanMediaCleanupSchedule string
+
+	// RateLimits caps chat writes per user (per auth record, not per IP).
+	// Default: on, with the limits documented on RateLimits.
+	RateLimits RateLimits
+
+	// NATS joins several pbchat nodes (one writer, realtime nodes) over NATS.
+	// Empty: one process, no NATS.
+	NATS NATSConfig
 }
 
 // WithDefaults returns a copy of s where every zero field holds its default.
@@ -124,6 +132,12 @@ func (s Settings) WithDefaults() (Settings, error) {
 		defaults[roomType] = base
 	}
 	out.RoomDefaults = defaults
+
+	rateLimits, err := out.RateLimits.withDefaults()
+	if err != nil {
+		return out, fmt.Errorf("pbchat: RateLimits: %w", err)
+	}
+	out.RateLimits = rateLimits
 
 	reactions, err := out.Reactions.withDefaults()
 	if err != nil {

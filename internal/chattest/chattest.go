@@ -183,6 +183,12 @@ func (r *Response) Items() []map[string]any {
 // Do sends a JSON request as user (nil: anonymous).
 func (e *Env) Do(user *User, method, path string, body any) *Response {
 	e.t.Helper()
+	return e.DoAt(e.Server.URL, user, method, path, body)
+}
+
+// DoAt sends a JSON request to another server (a realtime node) as user.
+func (e *Env) DoAt(baseURL string, user *User, method, path string, body any) *Response {
+	e.t.Helper()
 	var reader io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
@@ -191,7 +197,7 @@ func (e *Env) Do(user *User, method, path string, body any) *Response {
 		}
 		reader = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, e.Server.URL+path, reader)
+	req, err := http.NewRequest(method, baseURL+path, reader)
 	if err != nil {
 		e.t.Fatal(err)
 	}

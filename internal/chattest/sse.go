@@ -41,13 +41,25 @@ type SSE struct {
 	env      *Env
 	user     *User
 	cancel   context.CancelFunc
+	base     string
+	closed   chan struct{} // closed when the server ends the stream
 }
+
+// Closed is closed when the stream ends (the server went away).
+func (s *SSE) Closed() <-chan struct{} { return s.closed }
 
 // Connect opens a realtime connection as user (nil: guest).
 func (e *Env) Connect(user *User) *SSE {
 	e.t.Helper()
+	return e.ConnectAt(e.Server.URL, user)
+}
+
+// ConnectAt opens a realtime connection to another server speaking
+// PocketBase's realtime protocol (a realtime node), as user.
+func (e *Env) ConnectAt(baseURL string, user *User) *SSE {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.Server.URL+"/api/realtime", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/api/realtime", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -56,9 +68,10 @@ func (e *Env) Connect(user *User) *SSE {
 		cancel()
 		e.t.Fatalf("realtime connect: %v", err)
 	}
-	s := &SSE{Events: make(chan Event, 1024), env: e, user: user, cancel: cancel}
+	s := &SSE{Events: make(chan Event, 1024), env: e, user: user, cancel: cancel, base: baseURL, closed: make(chan struct{})}
 	connected := make(chan string, 1)
 	go func() {
+		defer close(s.closed)
 		defer res.Body.Close()
 		scanner := bufio.NewScanner(res.Body)
 		scanner.Buffer(make([]byte, 1<<20), 1<<20)
@@ -102,7 +115,7 @@ func (s *SSE) Subscribe(subscriptions ...string) *Response {
 	if subscriptions == nil {
 		subscriptions = []string{}
 	}
-	return s.env.Do(s.user, http.MethodPost, "/api/realtime", map[string]any{
+	return s.env.DoAt(s.base, s.user, http.MethodPost, "/api/realtime", map[string]any{
 		"clientId": s.ClientID, "subscriptions": subscriptions,
 	})
 }

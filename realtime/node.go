@@ -1,0 +1,275 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
+)
+
+// NodeConfig configures a realtime node: a process that holds clients'
+// realtime connections and no database.
+type NodeConfig struct {
+	// Writer is the base URL of the pbchat app that owns the database
+	// (http://127.0.0.1:8090): it authorises every subscription.
+	Writer string
+	// Broker joins the node to the writer (a *NATSBroker in production).
+	Broker *NATSBroker
+	// IdleTimeout closes a connection that got nothing for this long (the
+	// SDKs reconnect by themselves). Default 5 minutes, as PocketBase.
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
+	HTTPClient  *http.Client
+}
+
+// Node serves PocketBase's realtime protocol (GET and POST /api/realtime)
+// for room topics and the chat collections, with events arriving over NATS.
+type Node struct {
+	config  NodeConfig
+	hub     *Hub
+	clients *subscriptions.Broker
+	forward *nats.Subscription
+}
+
+// subscribeRequest is PocketBase's POST /api/realtime body, plus the
+// Authorization header when a node forwards it to the node holding the client.
+type subscribeRequest struct {
+	ClientID      string   `json:"clientId"`
+	Subscriptions []string `json:"subscriptions"`
+	Authorization string   `json:"authorization,omitempty"`
+}
+
+type forwardedAnswer struct {
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body,omitempty"`
+}
+
+// NewNode starts a realtime node on broker.
+func NewNode(config NodeConfig) (*Node, error) {
+	if config.IdleTimeout == 0 {
+		config.IdleTimeout = 5 * time.Minute
+	}
+	if config.Logger == nil {
+		config.Logger = slog.Default()
+	}
+	if config.HTTPClient == nil {
+		config.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	n := &Node{config: config, clients: subscriptions.NewBroker()}
+	n.hub = NewHub(config.Broker, config.Logger)
+
+	// A subscribe request may reach any node behind a load balancer: the
+	// node that does not hold the client asks the others, and the one that
+	// does answers.
+	sub, err := config.Broker.Conn().Subscribe(config.Broker.prefix+".subscribe", func(msg *nats.Msg) {
+		var req subscribeRequest
+		if json.Unmarshal(msg.Data, &req) != nil {
+			return
+		}
+		if _, err := n.clients.ClientById(req.ClientID); err != nil {
+			return // not ours
+		}
+		status, body := n.subscribe(req)
+		answer, _ := json.Marshal(forwardedAnswer{Status: status, Body: body})
+		_ = msg.Respond(answer)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pbchat realtime node: %w", err)
+	}
+	n.forward = sub
+	return n, nil
+}
+
+// Hub is the node's hub.
+func (n *Node) Hub() *Hub { return n.hub }
+
+// Clients reports how many connections the node holds.
+func (n *Node) Clients() int { return n.clients.TotalClients() }
+
+// Close stops answering forwarded requests.
+func (n *Node) Close() { _ = n.forward.Unsubscribe() }
+
+// Handler serves /api/realtime and /api/health.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/realtime", n.connect)
+	mux.HandleFunc("POST /api/realtime", n.postSubscriptions)
+	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"code": 200, "message": "Realtime node is healthy.", "data": map[string]any{}})
+	})
+	return cors(mux)
+}
+
+func (n *Node) connect(w http.ResponseWriter, r *http.Request) {
+	if rc := http.NewResponseController(w); rc.SetWriteDeadline(time.Time{}) != nil {
+		n.config.Logger.Debug("pbchat realtime node: no write deadline control")
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+
+	client := NewClient()
+	n.clients.Register(client)
+	defer func() {
+		n.hub.remove(client.Id())
+		n.clients.Unregister(client.Id())
+	}()
+
+	flusher, _ := w.(http.Flusher)
+	write := func(msg subscriptions.Message) error {
+		if err := msg.WriteSSE(w, client.Id()); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	if write(subscriptions.Message{Name: "PB_CONNECT", Data: []byte(`{"clientId":"` + client.Id() + `"}`)}) != nil {
+		return
+	}
+	idle := time.NewTimer(n.config.IdleTimeout)
+	defer idle.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-idle.C:
+			return
+		case msg, ok := <-client.Channel():
+			if !ok || write(msg) != nil {
+				return
+			}
+			idle.Reset(n.config.IdleTimeout)
+		}
+	}
+}
+
+func (n *Node) postSubscriptions(w http.ResponseWriter, r *http.Request) {
+	var req subscribeRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.ClientID == "" {
+		writeError(w, http.StatusBadRequest, "Invalid realtime subscribe request.")
+		return
+	}
+	req.Authorization = r.Header.Get("Authorization")
+
+	if _, err := n.clients.ClientById(req.ClientID); err != nil {
+		n.forwardSubscribe(w, req)
+		return
+	}
+	status, body := n.subscribe(req)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// forwardSubscribe hands a request for a client held elsewhere to its node.
+func (n *Node) forwardSubscribe(w http.ResponseWriter, req subscribeRequest) {
+	data, _ := json.Marshal(req)
+	reply, err := n.config.Broker.Conn().Request(n.config.Broker.prefix+".subscribe", data, time.Second)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "Missing or invalid client id.")
+		return
+	}
+	var answer forwardedAnswer
+	if json.Unmarshal(reply.Data, &answer) != nil {
+		writeError(w, http.StatusBadGateway, "Invalid answer from the realtime node holding the client.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(answer.Status)
+	_, _ = w.Write(answer.Body)
+}
+
+// subscribe asks the writer to authorise the subscriptions and applies its
+// plan. Answers as PocketBase does: 204, or the writer's error as it was.
+func (n *Node) subscribe(req subscribeRequest) (int, []byte) {
+	client, err := n.clients.ClientById(req.ClientID)
+	if err != nil {
+		return http.StatusNotFound, errorBody(http.StatusNotFound, "Missing or invalid client id.")
+	}
+	plan, status, body := n.authorize(req)
+	if status != http.StatusOK {
+		return status, body
+	}
+	// As PocketBase: a connection may go from guest to user, never change user.
+	if previous, _ := client.Get("pbchat.user").(string); previous != "" && previous != plan.User {
+		return http.StatusForbidden, errorBody(http.StatusForbidden, "The current and the previous request authorization don't match.")
+	}
+	client.Set("pbchat.user", plan.User)
+	// What only PocketBase can serve (other collections, filters) needs the
+	// writer's own realtime endpoint: a node serves chat topics and collections.
+	n.hub.set(client, plan.User, plan.Topics, plan.stockSubs(), plan.Rooms)
+	return http.StatusNoContent, nil
+}
+
+func (n *Node) authorize(req subscribeRequest) (Plan, int, []byte) {
+	var plan Plan
+	body, _ := json.Marshal(map[string]any{"subscriptions": req.Subscriptions})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(n.config.Writer, "/")+AuthorizePath, bytes.NewReader(body))
+	if err != nil {
+		return plan, http.StatusInternalServerError, errorBody(http.StatusInternalServerError, "Invalid writer URL.")
+	}
+	httpReq.Header.Set("Content-Type", "application/json")
+	if req.Authorization != "" {
+		httpReq.Header.Set("Authorization", req.Authorization)
+	}
+	res, err := n.config.HTTPClient.Do(httpReq)
+	if err != nil {
+		n.config.Logger.Warn("pbchat realtime node: writer unreachable", slog.Any("error", err))
+		return plan, http.StatusServiceUnavailable, errorBody(http.StatusServiceUnavailable, "The chat server cannot authorise subscriptions right now.")
+	}
+	defer res.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return plan, http.StatusBadGateway, errorBody(http.StatusBadGateway, "Incomplete answer from the chat server.")
+	}
+	if res.StatusCode != http.StatusOK {
+		return plan, res.StatusCode, answer
+	}
+	if err := json.Unmarshal(answer, &plan); err != nil {
+		return plan, http.StatusBadGateway, errorBody(http.StatusBadGateway, "Invalid answer from the chat server.")
+	}
+	return plan, http.StatusOK, nil
+}
+
+func errorBody(status int, message string) []byte {
+	body, _ := json.Marshal(map[string]any{"status": status, "message": message, "data": map[string]any{}})
+	return body
+}
+
+func writeError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(errorBody(status, message))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// cors lets browser clients on another origin connect, as PocketBase's default does.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
