@@ -50,7 +50,7 @@ func ConnectNATS(config chat.NATSConfig, name string, logger *slog.Logger) (*NAT
 }
 
 func (b *NATSBroker) roomSubject(room string) string { return b.prefix + ".room." + room }
-func (b *NATSBroker) usersSubject() string          { return b.prefix + ".users" }
+func (b *NATSBroker) usersSubject() string           { return b.prefix + ".users" }
 
 // Publish sends the event once, to its room's subject (or the users subject).
 func (b *NATSBroker) Publish(event chat.Event) error {
