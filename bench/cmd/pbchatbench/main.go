@@ -1,0 +1,276 @@
+// Command pbchatbench measures pbchat side by side with stock PocketBase
+// (the same collections with hand-written rules) and the SQLite floor, in
+// one run on one machine, and writes the tables to BENCHMARKS.md.
+//
+//	go run ./bench/cmd/pbchatbench -quick                     # CI-sized, under 2 minutes
+//	go run ./bench/cmd/pbchatbench -full -out BENCHMARKS.md   # every scenario, 10k→1M messages, 1k→10k clients
+//
+// Scenarios: send (HTTP, concurrency 1/16/64), read (history page, rooms
+// overview, unread totals), realtime fan-out and memory (real SSE clients in
+// a second process), growth (each figure per database size).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pbchat/pbchat/bench"
+)
+
+type mode struct {
+	sizes         []int
+	concurrency   []int
+	sendDuration  time.Duration
+	sendRounds    int
+	history       int
+	overview      int
+	naive         int
+	clients       []int
+	bigMessages   int
+	smallMessages int
+}
+
+var modes = map[string]mode{
+	"quick": {
+		sizes: []int{10_000, 100_000}, concurrency: []int{1, 16, 64}, sendDuration: time.Second, sendRounds: 1,
+		history: 60, overview: 40, naive: 2,
+		clients: []int{1000, 5000}, bigMessages: 5, smallMessages: 10,
+	},
+	"full": {
+		sizes: []int{10_000, 100_000, 1_000_000}, concurrency: []int{1, 16, 64}, sendDuration: 3 * time.Second, sendRounds: 3,
+		history: 300, overview: 200, naive: 10,
+		clients: []int{1000, 5000, 10000}, bigMessages: 20, smallMessages: 40,
+	},
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-sse-client" {
+		if err := bench.RunSSEClients(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "sse-client:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	quick := flag.Bool("quick", false, "CI-sized run (under 2 minutes): 10k and 100k messages, 1k and 5k clients")
+	full := flag.Bool("full", false, "every scenario at full size: 10k, 100k and 1M messages; 1k, 5k and 10k clients")
+	out := flag.String("out", "", "write the results into this Markdown file (its pbchatbench section; the rest of the file is kept)")
+	only := flag.String("only", "send,read,realtime", "scenarios to run: send, read, realtime")
+	sizes := flag.String("sizes", "", "override the dataset sizes, e.g. 10000,1000000")
+	clients := flag.String("clients", "", "override the realtime client counts, e.g. 5000")
+	concurrency := flag.String("concurrency", "", "override the send concurrencies, e.g. 64")
+	sendDuration := flag.Duration("send-duration", 0, "override the duration of one send round")
+	rounds := flag.Int("rounds", 0, "override the number of send rounds")
+	profileDir := flag.String("profile", "", "write a CPU profile per scenario into this directory")
+	tmp := flag.String("tmp", "", "directory for the temporary data dirs (default: the system temp dir)")
+	flag.Parse()
+	if *quick && *full {
+		fail("-quick and -full exclude each other")
+	}
+	name := "quick"
+	if *full {
+		name = "full"
+	}
+	m := modes[name]
+	if *sizes != "" {
+		m.sizes = ints(*sizes)
+	}
+	if *clients != "" {
+		m.clients = ints(*clients)
+	}
+	if *concurrency != "" {
+		m.concurrency = ints(*concurrency)
+	}
+	if *sendDuration > 0 {
+		m.sendDuration = *sendDuration
+	}
+	if *rounds > 0 {
+		m.sendRounds = *rounds
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	if *tmp != "" {
+		os.Setenv("TMPDIR", *tmp)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fail(err.Error())
+	}
+
+	res := &bench.Results{
+		Mode: name, Command: "go run ./bench/cmd/pbchatbench " + strings.Join(os.Args[1:], " "),
+		Started: time.Now(), Machine: bench.DescribeMachine(), LoadStart: bench.LoadAverage(),
+	}
+	logf("pbchatbench %s mode: %d CPUs, %s, Go %s, PocketBase %s, load %s", name, res.Machine.CPUs, res.Machine.CPUModel, res.Machine.GoVersion, res.Machine.PocketBase, res.LoadStart)
+
+	profiling = *profileDir != ""
+	profile := func(label string, fn func()) {
+		if *profileDir == "" {
+			fn()
+			return
+		}
+		_ = os.MkdirAll(*profileDir, 0o755)
+		f, err := os.Create(filepath.Join(*profileDir, label+".pprof"))
+		if err != nil {
+			fail(err.Error())
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err.Error())
+		}
+		fn()
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+
+	if want["send"] || want["read"] {
+		for _, size := range m.sizes {
+			logf("dataset: %d messages", size)
+			s, err := runSize(size, m, want, profile)
+			if err != nil {
+				fail(fmt.Sprintf("%d messages: %v", size, err))
+			}
+			res.Sizes = append(res.Sizes, *s)
+		}
+	}
+	if want["realtime"] {
+		styles := []string{bench.StyleStock, bench.StyleRoomTopics, bench.StyleStockPbchat}
+		for _, n := range m.clients {
+			for _, style := range styles {
+				logf("realtime: %d clients, %s", n, style)
+				cfg := bench.RealtimeConfig{
+					Clients: n, Style: style, BigRoom: min(1000, n), SmallRoom: 50,
+					BigMessages: m.bigMessages, SmallMessages: m.smallMessages, Parallel: 32, Exe: exe, Log: logs,
+				}
+				if *profileDir != "" {
+					label := fmt.Sprintf("realtime-%d-%s", n, strings.ReplaceAll(style, " ", "-"))
+					cfg.HeapProfile = filepath.Join(*profileDir, label+"-heap.pprof")
+					cfg.Profile = func(fn func()) { profile(label, fn) }
+				}
+				if style == bench.StyleStock && n > 5000 {
+					// Each stock message costs seconds here; fewer keep the run short.
+					cfg.BigMessages, cfg.SmallMessages = max(cfg.BigMessages/2, 3), max(cfg.SmallMessages/2, 5)
+				}
+				var r *bench.RealtimeResult
+				var err error
+				r, err = bench.RunRealtime(cfg)
+				if err != nil {
+					fail(fmt.Sprintf("realtime %d %s: %v", n, style, err))
+				}
+				logf("  connected %d in %s; RSS %.1f MiB/1k idle clients (heap+stacks %.1f); 1k-room delivery p50 %.1f p99 %.1f ms (last %.1f), CPU %.2f ms/msg; 50-room CPU %.3f ms/msg, p99 %.1f ms; leaks %d, lost %d",
+					r.Connected, r.ConnectFor.Round(time.Millisecond), r.IdleRSSPer1k, r.IdleHeapPer1k, msf(r.Big.DeliveryP50), msf(r.Big.DeliveryP99), msf(r.Big.AllP99), msf(r.Big.CPUPerMessage),
+					msf(r.Small.CPUPerMessage), msf(r.Small.DeliveryP99), r.Leaked, r.Lost)
+				logf("  goroutines %d, stacks %.1f MiB/1k", r.Goroutines, r.StackPer1k)
+				res.Realtime = append(res.Realtime, r)
+			}
+		}
+	}
+
+	res.Duration = time.Since(res.Started)
+	res.LoadEnd = bench.LoadAverage()
+	md := res.Markdown()
+	fmt.Println()
+	fmt.Println(md)
+	if *out != "" {
+		if err := bench.WriteSection(*out, md); err != nil {
+			fail(err.Error())
+		}
+		logf("wrote %s", *out)
+	}
+	logf("done in %s", res.Duration.Round(time.Second))
+}
+
+func runSize(size int, m mode, want map[string]bool, profile func(string, func())) (*bench.SizeResults, error) {
+	root, err := os.MkdirTemp("", "pbchatbench-data-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(root)
+	pbDir, stockDir := filepath.Join(root, "pbchat"), filepath.Join(root, "stock")
+
+	schema, err := bench.NewSchemaApp(pbDir)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := bench.GenerateDataset(schema, size, 42, logs)
+	if err != nil {
+		return nil, err
+	}
+	if err := schema.ResetBootstrapState(); err != nil {
+		return nil, err
+	}
+	if err := bench.CopyDir(pbDir, stockDir); err != nil {
+		return nil, err
+	}
+	logf("  written in %s: %d rooms, %d memberships, %d attachments, %d reactions, %.0f MiB", ds.GenTime.Round(100*time.Millisecond), ds.Rooms, ds.Memberships, ds.Links, ds.Reactions, float64(ds.DBBytes)/(1<<20))
+
+	pb, err := bench.NewApp(pbDir, bench.KindPbchat)
+	if err != nil {
+		return nil, err
+	}
+	defer pb.Close()
+	stock, err := bench.NewApp(stockDir, bench.KindStock)
+	if err != nil {
+		return nil, err
+	}
+	defer stock.Close()
+
+	out := &bench.SizeResults{Dataset: ds}
+	if want["read"] {
+		var err error
+		profile(fmt.Sprintf("read-%d", size), func() {
+			out.Read, err = bench.RunRead(bench.ReadConfig{Pbchat: pb, Stock: stock, Dataset: ds, History: m.history, Overview: m.overview, Naive: m.naive, Log: logs})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if want["send"] {
+		var err error
+		cfg := bench.SendConfig{Pbchat: pb, Stock: stock, Senders: ds.Senders, Concurrency: m.concurrency, Duration: m.sendDuration, Rounds: m.sendRounds, Log: logs}
+		if profiling {
+			cfg.Profile = func(label string, fn func()) { profile(fmt.Sprintf("%s-%d", label, size), fn) }
+		}
+		out.Send, err = bench.RunSend(cfg)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func ints(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			fail("bad number " + f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+var start = time.Now()
+
+var profiling bool
+
+func logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
+}
+
+func logs(s string) { logf("%s", s) }
+
+func fail(msg string) {
+	logf("error: %s", msg)
+	os.Exit(1)
+}
