@@ -5,18 +5,25 @@ export GOTOOLCHAIN := go1.27.3
 ADDR ?= 127.0.0.1:8090
 DATA ?= pb_data
 
-.PHONY: serve demo test test-go test-js bench-realtime build clean
+.PHONY: serve demo web test test-go test-js test-web screenshots bench-realtime build clean
 
-## serve: the app with demo data on http://$(ADDR)
-serve: demo
+## serve: the web chat with demo data on http://$(ADDR) (pb_public/ is served from the repo root)
+serve: web demo
 	go run . serve --http $(ADDR) --dir $(DATA)
+
+## web: build the web client into pb_public/ (the PocketBase JS SDK comes from npm)
+web: web/node_modules/.package-lock.json
+	cd web && npm run build
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
 
 ## demo: fill $(DATA) with demo users, rooms and messages
 demo:
 	go run . chat demo --dir $(DATA)
 
-## test: every test (Go, then the JS SDK suite)
-test: test-go test-js
+## test: every test (Go, the JS SDK suite, the web client in Chromium)
+test: test-go test-js test-web
 
 test-go:
 	go vet ./...
@@ -30,8 +37,16 @@ test-js:
 bench-realtime:
 	go test ./bench -run '^$$' -bench Fanout -benchtime 30x -timeout 30m
 
-build:
+## test-web: the web client in Debian's Chromium (Playwright), two users on a fresh server
+test-web: web
+	cd e2e/web && npm ci --no-audit --no-fund && npm test
+
+## screenshots: rewrite docs/screenshots/*.png (wants fonts-noto-color-emoji for the emoji)
+screenshots: web
+	cd e2e/web && npm ci --no-audit --no-fund && npm run screenshots
+
+build: web
 	go build -o pbchat .
 
 clean:
-	rm -rf $(DATA) pbchat
+	rm -rf $(DATA) pbchat pb_public

@@ -4,8 +4,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbchat/pbchat/internal/chat"
 	"github.com/pbchat/pbchat/migrations"
@@ -83,6 +86,9 @@ type demo struct {
 	app      core.App
 	settings chat.Settings
 	err      error
+	// clock dates the demo's records a minute apart, in the order written:
+	// in one transaction they would share a millisecond and read in random order.
+	clock time.Time
 }
 
 func (d *demo) save(collection string, fields map[string]any) *core.Record {
@@ -98,6 +104,16 @@ func (d *demo) save(collection string, fields map[string]any) *core.Record {
 	for k, v := range fields {
 		record.Set(k, v)
 	}
+	if d.clock.IsZero() {
+		d.clock = time.Now().Add(-2 * time.Hour)
+	}
+	d.clock = d.clock.Add(time.Minute)
+	created, err := types.ParseDateTime(d.clock)
+	if err != nil {
+		d.err = err
+		return nil
+	}
+	record.SetRaw("created", created) // PocketBase's autodate keeps a value set this way
 	if err := d.app.Save(record); err != nil {
 		d.err = fmt.Errorf("save %s %v: %w", collection, fields, err)
 		return nil
@@ -122,9 +138,18 @@ func (d *demo) room(roomType, name, description string, public bool, creator *co
 	if creator == nil {
 		return nil
 	}
-	return d.save(migrations.Rooms, map[string]any{
+	room := d.save(migrations.Rooms, map[string]any{
 		"type": roomType, "name": name, "description": description, "is_public": public, "created_by": creator.Id,
 	})
+	if room != nil {
+		// The creator's membership came with the room, dated now: date it with the room.
+		_, err := d.app.DB().Update(migrations.RoomUsers, dbx.Params{"created": room.GetString("created")},
+			dbx.HashExp{"room": room.Id}).Execute()
+		if err != nil {
+			d.err = fmt.Errorf("date the creator's membership: %w", err)
+		}
+	}
+	return room
 }
 
 // member adds user to room with permissions, or the room type's member defaults when nil.

@@ -225,16 +225,25 @@ func TestOverviewQueriesAreFewAndIndexed(t *testing.T) {
 	}
 }
 
+// planStep is one row of EXPLAIN QUERY PLAN.
+type planStep struct {
+	ID      int    `db:"id"`
+	Parent  int    `db:"parent"`
+	NotUsed int    `db:"notused"`
+	Detail  string `db:"detail"`
+}
+
 func assertIndexed(t *testing.T, env *chattest.Env, query string) {
 	t.Helper()
-	var plan []struct {
-		ID      int    `db:"id"`
-		Parent  int    `db:"parent"`
-		NotUsed int    `db:"notused"`
-		Detail  string `db:"detail"`
-	}
+	var plan []planStep
 	if err := env.App.NonconcurrentDB().NewQuery("EXPLAIN QUERY PLAN " + query).All(&plan); err != nil {
 		t.Fatalf("explain %s: %v", query, err)
+	}
+	// The unread count reads only the messages after the member's mark.
+	if strings.Contains(query, "x.created") && !slices.ContainsFunc(plan, func(step planStep) bool {
+		return strings.Contains(step.Detail, "idx_chat_messages_room_created (room=? AND created>?)")
+	}) {
+		t.Errorf("unread count is not a range scan of (room, created): %v", plan)
 	}
 	// chat_messages appears as itself or under the aliases x, y and lm.
 	for _, step := range plan {

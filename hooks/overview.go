@@ -22,10 +22,12 @@ const (
 )
 
 // unreadExpr counts others' messages in m's room after m's last_seen_at (or
-// after joining): a range scan of idx_chat_messages_room_created.
+// from joining on: a message written in the millisecond the member was added,
+// as in one batch, is theirs to read): a range scan of idx_chat_messages_room_created.
 const unreadExpr = `(SELECT count(*) FROM chat_messages x
 	WHERE x.room = m.room
-	  AND x.created > (CASE WHEN m.last_seen_at != '' THEN m.last_seen_at ELSE m.created END)
+	  AND x.created >= (CASE WHEN m.last_seen_at != '' THEN m.last_seen_at ELSE m.created END)
+	  AND (m.last_seen_at = '' OR x.created != m.last_seen_at)
 	  AND x.user != m.user)`
 
 type overview struct{ settings chat.Settings }
@@ -64,15 +66,22 @@ func (h overview) rooms(e *core.RequestEvent) error {
 		LastText   sql.NullString `db:"lm_text"`
 		LastAt     sql.NullString `db:"lm_created"`
 	}
+	// The page is chosen first, by each room's latest activity (one index
+	// seek per room); unread counts and last messages are then read for the
+	// page's rooms only, not for every room of the caller.
 	err := e.App.DB().NewQuery(`
 		SELECT m.id AS membership, m.room AS room, ` + unreadExpr + ` AS unread,
 		       lm.id AS lm_id, lm.user AS lm_user, lm.text AS lm_text, lm.created AS lm_created
-		FROM chat_room_users m
+		FROM (
+			SELECT m.*, max(coalesce((SELECT max(y.created) FROM chat_messages y WHERE y.room = m.room), ''), m.created) AS activity
+			FROM chat_room_users m
+			WHERE m.user = {:user}
+			ORDER BY activity DESC, m.room
+			LIMIT {:limit} OFFSET {:offset}
+		) m
 		LEFT JOIN chat_messages lm ON lm.id = (
 			SELECT y.id FROM chat_messages y WHERE y.room = m.room ORDER BY y.created DESC, y.id DESC LIMIT 1)
-		WHERE m.user = {:user}
-		ORDER BY max(coalesce(lm.created, ''), m.created) DESC, m.room
-		LIMIT {:limit} OFFSET {:offset}`).
+		ORDER BY m.activity DESC, m.room`).
 		Bind(dbx.Params{"user": userID, "limit": perPage, "offset": (page - 1) * perPage}).
 		All(&rows)
 	if err != nil {
