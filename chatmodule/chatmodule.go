@@ -34,6 +34,8 @@ import (
 //   - MaxMediaSize: bytes per chat_media file. Default 20 MiB.
 //   - OrphanMediaTTL: how long never-attached media is kept. Default 24h.
 //   - OrphanMediaCleanupSchedule: cron of the clean-up job. Default "*/10 * * * *".
+//   - RateLimits: per-user limits on chat writes (see ratelimit.go). Default on:
+//     50 messages and 50 reactions per 10s, 30 uploads per 60s, 100 other writes per 10s.
 type Config = chat.Settings
 
 // Reaction modes and room defaults, re-exported so host apps need one import.
@@ -88,6 +90,10 @@ func Register(app core.App, config Config) error {
 		if err := migrations.Run(app, settings); err != nil {
 			return err
 		}
+	}
+
+	if err := bindRateLimits(app, settings); err != nil {
+		return err
 	}
 
 	if pb, ok := app.(*pocketbase.PocketBase); ok {

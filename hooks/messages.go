@@ -58,7 +58,9 @@ func (h messages) requireAction(e *core.RecordRequestEvent, action chat.MessageA
 		return e.Next()
 	}
 	actorID := authUserID(e.RequestEvent, h.settings)
-	membership, err := findMembership(e.App, e.Record.GetString("room"), actorID)
+	// The stored room, not the request's: permissions are those held where
+	// the message is (a new room is refused by the immutability hook).
+	membership, err := findMembership(e.App, e.Record.Original().GetString("room"), actorID)
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,15 @@ func (h reactions) createRequest(e *core.RecordRequestEvent) error {
 	if err != nil {
 		return err
 	}
-	if message == nil {
-		return e.Next() // the relation validator answers 400 on message
-	}
 	actorID := authUserID(e.RequestEvent, h.settings)
+	if message == nil && e.Record.GetString("message") == "" {
+		return e.Next() // the required validator answers 400 on message
+	}
+	if message == nil {
+		// As for a message of a room the caller is not in: a missing id and a
+		// hidden one answer alike, so guessing ids tells nothing.
+		return e.NotFoundError("The message does not exist or you are not a member of its room.", nil)
+	}
 	access, err := loadRoomAccess(e.App, message.GetString("room"), actorID)
 	if err != nil {
 		return err

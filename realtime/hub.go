@@ -38,8 +38,14 @@ type client struct {
 	topics map[string][]string   // room id → subscription names
 	stock  map[string][]stockSub // collection name → subscriptions
 	rooms  map[string]struct{}   // rooms followed: topics, and every membership when stock is set
-	outbox chan subscriptions.Message
-	done   chan struct{}
+	done   chan struct{}         // closed when the hub forgets the client
+
+	// The client's queued events, oldest first, at most outboxSize. A pump
+	// goroutine runs only while there are some: an idle connection holds no
+	// goroutine and no buffer (a channel of outboxSize would hold ~40 KB each).
+	queueMu sync.Mutex
+	queue   []subscriptions.Message
+	pumping bool
 }
 
 type stockSub struct {
@@ -90,8 +96,7 @@ func (h *Hub) set(pb subscriptions.Client, user string, topics map[string][]stri
 		if c != nil {
 			close(c.done)
 		}
-		c = &client{pb: pb, user: user, outbox: make(chan subscriptions.Message, outboxSize), done: make(chan struct{})}
-		go c.pump()
+		c = &client{pb: pb, user: user, done: make(chan struct{})}
 	}
 	c.topics, c.stock, c.rooms = topics, stock, map[string]struct{}{}
 	for room := range topics {
@@ -237,26 +242,47 @@ func (h *Hub) leave(c *client, room string) {
 }
 
 func (c *client) enqueue(msg subscriptions.Message, logger *slog.Logger) {
-	select {
-	case c.outbox <- msg:
-	default:
+	c.queueMu.Lock()
+	if len(c.queue) >= outboxSize {
+		c.queueMu.Unlock()
 		logger.Warn("pbchat realtime: client too slow, event dropped", slog.String("clientId", c.pb.Id()), slog.String("event", msg.Name))
+		return
+	}
+	c.queue = append(c.queue, msg)
+	start := !c.pumping
+	c.pumping = true
+	c.queueMu.Unlock()
+	if start {
+		go c.pump()
 	}
 }
 
 // pump hands queued messages to PocketBase's client one at a time, so each
 // client gets its events in order and no publisher waits for a slow one.
+// It ends when the queue is empty (the next enqueue starts another) or the
+// client is gone.
 func (c *client) pump() {
 	for {
-		select {
-		case <-c.done:
+		c.queueMu.Lock()
+		if len(c.queue) == 0 || c.gone() {
+			c.queue, c.pumping = nil, false
+			c.queueMu.Unlock()
 			return
-		case msg := <-c.outbox:
-			if c.pb.IsDiscarded() {
-				return
-			}
-			c.pb.Send(msg)
 		}
+		msg := c.queue[0]
+		c.queue[0] = subscriptions.Message{}
+		c.queue = c.queue[1:]
+		c.queueMu.Unlock()
+		c.pb.Send(msg)
+	}
+}
+
+func (c *client) gone() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return c.pb.IsDiscarded()
 	}
 }
 

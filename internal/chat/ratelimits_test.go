@@ -1,0 +1,41 @@
+package chat
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRateLimitsDefaults(t *testing.T) {
+	got, err := Settings{}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := got.RateLimits
+	if r.Disabled || r.Messages != DefaultMessagesRateLimit || r.Reactions != DefaultReactionsRateLimit ||
+		r.Media != DefaultMediaRateLimit || r.Writes != DefaultWritesRateLimit {
+		t.Fatalf("zero RateLimits defaulted to %+v", r)
+	}
+
+	// A half-set limit keeps the other half's default.
+	got, err = Settings{RateLimits: RateLimits{Messages: RateLimit{MaxRequests: 3}, Media: RateLimit{Duration: time.Minute * 5}}}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := got.RateLimits.Messages; m.MaxRequests != 3 || m.Duration != DefaultMessagesRateLimit.Duration {
+		t.Errorf("Messages = %+v", m)
+	}
+	if m := got.RateLimits.Media; m.MaxRequests != DefaultMediaRateLimit.MaxRequests || m.Seconds() != 300 {
+		t.Errorf("Media = %+v", m)
+	}
+
+	for _, bad := range []RateLimits{
+		{Messages: RateLimit{MaxRequests: -1}},
+		{Reactions: RateLimit{Duration: -time.Second}},
+		{Media: RateLimit{Duration: 500 * time.Millisecond}},
+		{Writes: RateLimit{Duration: 1500 * time.Millisecond}},
+	} {
+		if _, err := (Settings{RateLimits: bad}).WithDefaults(); err == nil {
+			t.Errorf("WithDefaults accepted RateLimits %+v", bad)
+		}
+	}
+}
