@@ -5,7 +5,7 @@ export GOTOOLCHAIN := go1.27.3
 ADDR ?= 127.0.0.1:8090
 DATA ?= pb_data
 
-.PHONY: serve demo web test test-go test-js test-web screenshots bench-realtime build clean
+.PHONY: serve demo web test test-go test-js test-web screenshots bench-realtime soak fuzz build clean
 
 ## serve: the web chat with demo data on http://$(ADDR) (pb_public/ is served from the repo root)
 serve: web demo
@@ -44,6 +44,16 @@ test-web: web
 ## screenshots: rewrite docs/screenshots/*.png (wants fonts-noto-color-emoji for the emoji)
 screenshots: web
 	cd e2e/web && npm ci --no-audit --no-fund && npm run screenshots
+
+## soak: 2 minutes, 200 users, 1,000 realtime connections (figures: BENCHMARKS.md)
+soak:
+	PBCHAT_SOAK=2m go test ./e2e -run '^TestSoak$$' -count=1 -v -timeout 30m
+
+## fuzz: a short run of every fuzz target (seed corpora in internal/chat/testdata/fuzz)
+fuzz:
+	for f in FuzzReactionValidate FuzzCheckPermissionChange FuzzValidateMessageText; do \
+		go test ./internal/chat -run '^$$' -fuzz="^$$f$$" -fuzztime=8s || exit 1; \
+	done
 
 build: web
 	go build -o pbchat .
