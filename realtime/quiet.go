@@ -29,34 +29,42 @@ type quietApp struct {
 func (a quietApp) SubscriptionsBroker() *subscriptions.Broker { return a.empty }
 
 func (h *Hub) bindQuietBroadcasts(app core.App) {
-	empty := subscriptions.NewBroker()
-	quiet := func(e *core.ModelEvent) error {
-		record, ok := e.Model.(*core.Record)
-		if !ok || !slices.Contains(chatCollections, record.Collection().Name) || h.pocketBaseServed.Load() > 0 {
+	quiet := quietApp{App: app, empty: subscriptions.NewBroker()}
+	// quieted reports whether PocketBase's broadcaster may skip this model.
+	quieted := func(model core.Model) bool {
+		record, ok := model.(*core.Record)
+		return ok && slices.Contains(chatCollections, record.Collection().Name) && h.pocketBaseServed.Load() == 0
+	}
+	onModel := func(e *core.ModelEvent) error {
+		if !quieted(e.Model) {
 			return e.Next()
 		}
-		original := e.App
-		e.App = quietApp{App: original, empty: empty}
-		defer func() { e.App = original }()
-		return e.Next()
+		return withApp(&e.App, quiet.over(e.App), e.Next)
 	}
-	handler := &hook.Handler[*core.ModelEvent]{Func: quiet, Priority: -99}
+	handler := &hook.Handler[*core.ModelEvent]{Func: onModel, Priority: -99}
 	app.OnModelAfterCreateSuccess().Bind(handler)
 	app.OnModelAfterUpdateSuccess().Bind(handler)
 	app.OnModelAfterDeleteSuccess().Bind(handler)
 	// PocketBase caches a deleted record's messages per client at priority 99.
-	app.OnModelDelete().Bind(&hook.Handler[*core.ModelEvent]{Func: quiet, Priority: 98})
+	app.OnModelDelete().Bind(&hook.Handler[*core.ModelEvent]{Func: onModel, Priority: 98})
 	app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
 		Func: func(e *core.ModelErrorEvent) error {
-			record, ok := e.Model.(*core.Record)
-			if !ok || !slices.Contains(chatCollections, record.Collection().Name) || h.pocketBaseServed.Load() > 0 {
+			if !quieted(e.Model) {
 				return e.Next()
 			}
-			original := e.App
-			e.App = quietApp{App: original, empty: empty}
-			defer func() { e.App = original }()
-			return e.Next()
+			return withApp(&e.App, quiet.over(e.App), e.Next)
 		},
 		Priority: -99,
 	})
+}
+
+// over is the quiet app in front of app (a transaction's app, say).
+func (a quietApp) over(app core.App) quietApp { return quietApp{App: app, empty: a.empty} }
+
+// withApp runs next with *slot set to app, then puts the original back.
+func withApp(slot *core.App, app core.App, next func() error) error {
+	original := *slot
+	*slot = app
+	defer func() { *slot = original }()
+	return next()
 }
