@@ -5,7 +5,7 @@ export GOTOOLCHAIN := go1.27.3
 ADDR ?= 127.0.0.1:8090
 DATA ?= pb_data
 
-.PHONY: serve demo web test test-go test-js test-web screenshots bench-realtime soak fuzz build clean
+.PHONY: serve demo web test test-go test-js test-web screenshots bench-realtime soak fuzz bench bench-quick build clean
 
 ## serve: the web chat with demo data on http://$(ADDR) (pb_public/ is served from the repo root)
 serve: web demo
@@ -32,6 +32,14 @@ test-go:
 ## test-js: the seed's flows and realtime through the official JS SDK
 test-js:
 	cd e2e/js && npm ci && npm test
+
+## bench: pbchat vs stock PocketBase vs the SQLite floor, full run (~8 min); rewrites BENCHMARKS.md
+bench:
+	go run ./bench/cmd/pbchatbench -full -out BENCHMARKS.md
+
+## bench-quick: the same scenarios at CI size (~1.5 min); prints the tables only
+bench-quick:
+	go run ./bench/cmd/pbchatbench -quick
 
 ## bench-realtime: fan-out of one message, stock PocketBase vs pbchat
 bench-realtime:

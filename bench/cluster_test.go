@@ -158,7 +158,6 @@ type clusterArrival struct {
 	at     time.Time
 }
 
-
 // connectCluster opens an SSE stream as the SDKs do and subscribes it.
 func connectCluster(ctx context.Context, streams, posts *http.Client, edge *clusterProc, token, sub string, member bool, edgeIndex int, arrivals chan<- clusterArrival) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, edge.url+"/api/realtime", nil)

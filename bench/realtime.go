@@ -21,9 +21,9 @@ import (
 
 // Realtime styles compared side by side.
 const (
-	StyleStock       = "stock PocketBase"      // plain PocketBase: chat_messages/*, list rule evaluated per client
-	StyleRoomTopics  = "pbchat room topics"    // members on chat/rooms/{id}, everybody else on chat_messages/*
-	StyleStockPbchat = "pbchat stock subs"     // everybody on chat_messages/*, served by pbchat's hub
+	StyleStock       = "stock PocketBase"   // plain PocketBase: chat_messages/*, list rule evaluated per client
+	StyleRoomTopics  = "pbchat room topics" // members on chat/rooms/{id}, everybody else on chat_messages/*
+	StyleStockPbchat = "pbchat stock subs"  // everybody on chat_messages/*, served by pbchat's hub
 )
 
 // RealtimeConfig is one realtime run: Clients SSE connections (one user

@@ -43,6 +43,8 @@ type SendResult struct {
 	PerSecond   float64
 	P50, P99    time.Duration
 	CPUPerMsg   time.Duration // process CPU (server and in-process client) per message
+	Cores       float64       // CPU cores this process kept busy (median round)
+	OtherCores  float64       // CPU cores other processes of the machine used meanwhile
 	Errors      int
 }
 
@@ -51,6 +53,7 @@ type sendRound struct {
 	errors   int
 	elapsed  time.Duration
 	cpu      time.Duration
+	machine  time.Duration // CPU time of the whole machine
 	lats     []time.Duration
 	firstErr string
 }
@@ -146,8 +149,10 @@ func RunSend(cfg SendConfig) ([]SendResult, error) {
 		}
 		for _, v := range variants {
 			res := SendResult{Concurrency: conc, Variant: v.variant}
-			var rates, p50s, p99s, cpus []float64
+			var rates, p50s, p99s, cpus, cores, others []float64
 			for _, round := range rounds[v.variant] {
+				cores = append(cores, round.cpu.Seconds()/round.elapsed.Seconds())
+				others = append(others, max(round.machine-round.cpu, 0).Seconds()/round.elapsed.Seconds())
 				res.Messages += round.n
 				res.Errors += round.errors
 				rates = append(rates, float64(round.n)/round.elapsed.Seconds())
@@ -158,9 +163,10 @@ func RunSend(cfg SendConfig) ([]SendResult, error) {
 			res.PerSecond = Median(rates)
 			res.P50, res.P99 = time.Duration(Median(p50s)), time.Duration(Median(p99s))
 			res.CPUPerMsg = time.Duration(Median(cpus))
+			res.Cores, res.OtherCores = Median(cores), Median(others)
 			results = append(results, res)
 			if cfg.Log != nil {
-				cfg.Log(fmt.Sprintf("  send c=%-2d %-18s %7.0f msg/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.0f µs/msg", conc, v.variant, res.PerSecond, ms(res.P50), ms(res.P99), float64(res.CPUPerMsg.Microseconds())))
+				cfg.Log(fmt.Sprintf("  send c=%-2d %-18s %7.0f msg/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.0f µs/msg  cores %.2f (others %.2f)", conc, v.variant, res.PerSecond, ms(res.P50), ms(res.P99), float64(res.CPUPerMsg.Microseconds()), res.Cores, res.OtherCores))
 			}
 		}
 	}
@@ -191,7 +197,7 @@ func (v *sender) run(conc int, d time.Duration) sendRound {
 	lats := make([][]time.Duration, conc)
 	errs := make([]int, conc)
 	var firstErr atomic.Value
-	cpu0 := CPUTime()
+	cpu0, machine0 := CPUTime(), MachineBusy()
 	start := time.Now()
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
@@ -225,7 +231,7 @@ func (v *sender) run(conc int, d time.Duration) sendRound {
 	time.Sleep(d)
 	stop.Store(true)
 	wg.Wait()
-	round := sendRound{elapsed: time.Since(start), cpu: CPUTime() - cpu0}
+	round := sendRound{elapsed: time.Since(start), cpu: CPUTime() - cpu0, machine: MachineBusy() - machine0}
 	for w := range lats {
 		round.lats = append(round.lats, lats[w]...)
 		round.errors += errs[w]

@@ -81,4 +81,27 @@ func SettledRSS() (rss int64, heap uint64) {
 	return RSS(), m.HeapInuse + m.StackInuse
 }
 
+// MachineBusy is the CPU time all processes of the machine have spent
+// (user, nice, system, irq, softirq, steal) since boot, from /proc/stat.
+func MachineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * (time.Second / 100) // USER_HZ
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -470,7 +470,8 @@ func (r *rig) storageFiles() []string {
 	var files []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if path == root && errors.Is(err, fs.ErrNotExist) {
+			// PocketBase deletes files in the background: what vanished mid-walk is gone.
+			if errors.Is(err, fs.ErrNotExist) {
 				return filepath.SkipDir
 			}
 			return err

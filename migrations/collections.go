@@ -123,7 +123,7 @@ func createCollections(app core.App, settings chat.Settings) error {
 		&core.TextField{Name: "text", Max: settings.MaxMessageLength, Presentable: true},
 		&core.DateField{Name: "edited_at"},
 	)
-	messages.AddIndex("idx_chat_messages_room_created", false, "room, created", "")
+	messages.AddIndex("idx_chat_messages_room_created", false, messagesRoomIndexColumns, "")
 	messages.AddIndex("idx_chat_messages_user", false, "user", "")
 	if err := save(messages); err != nil {
 		return err

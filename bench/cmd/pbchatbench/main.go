@@ -11,13 +11,18 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pbchat/pbchat/bench"
@@ -39,13 +44,13 @@ type mode struct {
 var modes = map[string]mode{
 	"quick": {
 		sizes: []int{10_000, 100_000}, concurrency: []int{1, 16, 64}, sendDuration: time.Second, sendRounds: 1,
-		history: 60, overview: 40, naive: 2,
-		clients: []int{1000, 5000}, bigMessages: 5, smallMessages: 10,
+		history: 40, overview: 30, naive: 1,
+		clients: []int{1000, 5000}, bigMessages: 5, smallMessages: 20,
 	},
 	"full": {
 		sizes: []int{10_000, 100_000, 1_000_000}, concurrency: []int{1, 16, 64}, sendDuration: 3 * time.Second, sendRounds: 3,
-		history: 300, overview: 200, naive: 10,
-		clients: []int{1000, 5000, 10000}, bigMessages: 20, smallMessages: 40,
+		history: 300, overview: 200, naive: 3,
+		clients: []int{1000, 5000, 10000}, bigMessages: 40, smallMessages: 100,
 	},
 }
 
@@ -97,13 +102,26 @@ func main() {
 	for _, s := range strings.Split(*only, ",") {
 		want[strings.TrimSpace(s)] = true
 	}
-	if *tmp != "" {
-		os.Setenv("TMPDIR", *tmp)
+	// Every temporary data dir of the run lives under one directory, removed
+	// at the end, on failure and on interrupt.
+	runDir, err := os.MkdirTemp(*tmp, "pbchatbench-run-")
+	if err != nil {
+		fail(err.Error())
 	}
+	os.Setenv("TMPDIR", runDir)
+	removeRunDir := atExit(func() { os.RemoveAll(runDir) })
+	defer removeRunDir()
 	exe, err := os.Executable()
 	if err != nil {
 		fail(err.Error())
 	}
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	go func() {
+		sig := <-signals
+		logf("%s: cleaning up", sig)
+		exit(2)
+	}()
 
 	res := &bench.Results{
 		Mode: name, Command: "go run ./bench/cmd/pbchatbench " + strings.Join(os.Args[1:], " "),
@@ -154,9 +172,16 @@ func main() {
 					cfg.HeapProfile = filepath.Join(*profileDir, label+"-heap.pprof")
 					cfg.Profile = func(fn func()) { profile(label, fn) }
 				}
-				if style == bench.StyleStock && n > 5000 {
-					// Each stock message costs seconds here; fewer keep the run short.
-					cfg.BigMessages, cfg.SmallMessages = max(cfg.BigMessages/2, 3), max(cfg.SmallMessages/2, 5)
+				if style == bench.StyleStock {
+					// Each stock message costs a second or more of CPU at 5k
+					// clients: fewer of them keep the run short (the figures
+					// are medians; its spread is small next to its size).
+					cfg.BigMessages, cfg.SmallMessages = min(cfg.BigMessages, 10), min(cfg.SmallMessages, 10)
+					if n > 5000 {
+						cfg.BigMessages, cfg.SmallMessages = min(cfg.BigMessages, 5), min(cfg.SmallMessages, 5)
+					} else if n > 1000 {
+						cfg.BigMessages, cfg.SmallMessages = min(cfg.BigMessages, 5), min(cfg.SmallMessages, 8)
+					}
 				}
 				var r *bench.RealtimeResult
 				var err error
@@ -192,18 +217,12 @@ func runSize(size int, m mode, want map[string]bool, profile func(string, func()
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(root)
+	forget := atExit(func() { os.RemoveAll(root) })
+	defer forget()
 	pbDir, stockDir := filepath.Join(root, "pbchat"), filepath.Join(root, "stock")
 
-	schema, err := bench.NewSchemaApp(pbDir)
+	ds, err := dataset(size, pbDir)
 	if err != nil {
-		return nil, err
-	}
-	ds, err := bench.GenerateDataset(schema, size, 42, logs)
-	if err != nil {
-		return nil, err
-	}
-	if err := schema.ResetBootstrapState(); err != nil {
 		return nil, err
 	}
 	if err := bench.CopyDir(pbDir, stockDir); err != nil {
@@ -234,7 +253,12 @@ func runSize(size int, m mode, want map[string]bool, profile func(string, func()
 	}
 	if want["send"] {
 		var err error
-		cfg := bench.SendConfig{Pbchat: pb, Stock: stock, Senders: ds.Senders, Concurrency: m.concurrency, Duration: m.sendDuration, Rounds: m.sendRounds, Log: logs}
+		concurrency := m.concurrency
+		if size != slices.Max(m.sizes) {
+			// The growth table reads concurrency 64; the sweep is shown for the largest size.
+			concurrency = []int{slices.Max(m.concurrency)}
+		}
+		cfg := bench.SendConfig{Pbchat: pb, Stock: stock, Senders: ds.Senders, Concurrency: concurrency, Duration: m.sendDuration, Rounds: m.sendRounds, Log: logs}
 		if profiling {
 			cfg.Profile = func(label string, fn func()) { profile(fmt.Sprintf("%s-%d", label, size), fn) }
 		}
@@ -244,6 +268,50 @@ func runSize(size int, m mode, want map[string]bool, profile func(string, func()
 		}
 	}
 	return out, nil
+}
+
+// dataset writes the dataset of size messages into dir, or copies it from
+// the -reuse-data cache (made by an earlier run with the same flag).
+func dataset(size int, dir string) (*bench.Dataset, error) {
+	cached := ""
+	if *reuseData != "" {
+		cached = filepath.Join(*reuseData, strconv.Itoa(size))
+		if raw, err := os.ReadFile(filepath.Join(cached, "dataset.json")); err == nil {
+			var ds bench.Dataset
+			if err := json.Unmarshal(raw, &ds); err != nil {
+				return nil, err
+			}
+			if err := bench.CopyDir(cached, dir); err != nil {
+				return nil, err
+			}
+			_ = os.Remove(filepath.Join(dir, "dataset.json"))
+			ds.Dir = dir
+			logf("  reused %s", cached)
+			return &ds, nil
+		}
+	}
+	schema, err := bench.NewSchemaApp(dir)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := bench.GenerateDataset(schema, size, 42, logs)
+	if err != nil {
+		return nil, err
+	}
+	if err := schema.ResetBootstrapState(); err != nil {
+		return nil, err
+	}
+	if cached != "" {
+		_ = os.RemoveAll(cached)
+		if err := bench.CopyDir(dir, cached); err != nil {
+			return nil, err
+		}
+		raw, _ := json.Marshal(ds)
+		if err := os.WriteFile(filepath.Join(cached, "dataset.json"), raw, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return ds, nil
 }
 
 func ints(s string) []int {
@@ -264,13 +332,52 @@ var start = time.Now()
 
 var profiling bool
 
+var reuseData = flag.String("reuse-data", "", "keep generated datasets in this directory and reuse them on later runs (for profiling; delete it after schema changes)")
+
 func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
 }
 
 func logs(s string) { logf("%s", s) }
 
+// Clean-ups that must also run when the command fails or is interrupted
+// (os.Exit skips deferred calls): the temporary data dirs.
+var (
+	exitMu    sync.Mutex
+	exitFuncs = map[int]func(){}
+	exitNext  int
+)
+
+// atExit registers fn for an abnormal exit; the returned func runs it now
+// and unregisters it.
+func atExit(fn func()) func() {
+	exitMu.Lock()
+	id := exitNext
+	exitNext++
+	exitFuncs[id] = fn
+	exitMu.Unlock()
+	return func() {
+		exitMu.Lock()
+		f := exitFuncs[id]
+		delete(exitFuncs, id)
+		exitMu.Unlock()
+		if f != nil {
+			f()
+		}
+	}
+}
+
+func exit(code int) {
+	exitMu.Lock()
+	for id, fn := range exitFuncs {
+		delete(exitFuncs, id)
+		fn()
+	}
+	exitMu.Unlock()
+	os.Exit(code)
+}
+
 func fail(msg string) {
 	logf("error: %s", msg)
-	os.Exit(1)
+	exit(1)
 }
