@@ -22,8 +22,8 @@ function chunk(type, data) {
     return Buffer.concat([len, body, crc]);
 }
 
-// makePNG returns an 8-bit RGB PNG of width×height: four coloured quadrants.
-export function makePNG(width, height) {
+// encodePNG returns an 8-bit RGB PNG of width×height; pixel(x, y) gives [r, g, b].
+export function encodePNG(width, height, pixel) {
     const ihdr = Buffer.alloc(13);
     ihdr.writeUInt32BE(width, 0);
     ihdr.writeUInt32BE(height, 4);
@@ -32,11 +32,7 @@ export function makePNG(width, height) {
     const raw = Buffer.alloc((width * 3 + 1) * height);
     for (let y = 0; y < height; y++) {
         const row = y * (width * 3 + 1); // each row starts with filter type 0
-        for (let x = 0; x < width; x++) {
-            const top = y < height / 2, left = x < width / 2;
-            const [r, g, b] = top ? (left ? [220, 40, 40] : [40, 160, 60]) : left ? [40, 80, 220] : [240, 200, 40];
-            raw.set([r, g, b], row + 1 + x * 3);
-        }
+        for (let x = 0; x < width; x++) raw.set(pixel(x, y), row + 1 + x * 3);
     }
     return Buffer.concat([
         Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
@@ -44,6 +40,14 @@ export function makePNG(width, height) {
         chunk("IDAT", zlib.deflateSync(raw)),
         chunk("IEND", Buffer.alloc(0)),
     ]);
+}
+
+// makePNG returns a PNG of width×height: four coloured quadrants.
+export function makePNG(width, height) {
+    return encodePNG(width, height, (x, y) => {
+        const top = y < height / 2, left = x < width / 2;
+        return top ? (left ? [220, 40, 40] : [40, 160, 60]) : left ? [40, 80, 220] : [240, 200, 40];
+    });
 }
 
 // pngSize reads width and height from a PNG's IHDR (throws on anything else).
