@@ -24,15 +24,7 @@ import (
 )
 
 func TestBackupRestore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary; skipped with -short")
-	}
-	tmp := t.TempDir()
-	bin := buildPBChat(t, tmp)
-	dir := filepath.Join(tmp, "pb_data")
-	runPBChat(t, bin, "chat", "demo", "--dir", dir)
-	server := startPBChat(t, bin, dir)
-	c := newPBClient(server.URL)
+	bin, _, server, c := startDemoPBChat(t)
 	super := c.superuserToken(t)
 	alice := c.must(t, "", http.MethodPost, "/api/collections/users/auth-with-password",
 		map[string]any{"identity": "alice@example.com", "password": chatmodule.DemoPassword}, http.StatusOK).Str("token")

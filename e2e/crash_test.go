@@ -33,6 +33,21 @@ import (
 	"github.com/pbchat/pbchat/chatmodule"
 )
 
+// startDemoPBChat builds the ready app, fills a fresh data dir with demo data
+// and serves it as a child process (skipped with -short).
+func startDemoPBChat(t *testing.T) (bin, dir string, server *pbProcess, c *pbClient) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	tmp := t.TempDir()
+	bin = buildPBChat(t, tmp)
+	dir = filepath.Join(tmp, "pb_data")
+	runPBChat(t, bin, "chat", "demo", "--dir", dir)
+	server = startPBChat(t, bin, dir)
+	return bin, dir, server, newPBClient(server.URL)
+}
+
 // buildPBChat builds the ready app (main.go) into dir.
 func buildPBChat(t testing.TB, dir string) string {
 	t.Helper()
@@ -292,15 +307,7 @@ type crashAck struct {
 var crashTextRE = regexp.MustCompile(`media=(\d+)$`)
 
 func TestCrashSafetySIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary; skipped with -short")
-	}
-	tmp := t.TempDir()
-	bin := buildPBChat(t, tmp)
-	dir := filepath.Join(tmp, "pb_data")
-	runPBChat(t, bin, "chat", "demo", "--dir", dir)
-	server := startPBChat(t, bin, dir)
-	c := newPBClient(server.URL)
+	bin, dir, server, c := startDemoPBChat(t)
 	super := c.superuserToken(t)
 
 	// 16 senders in one group (set up by the superuser, who is not rate

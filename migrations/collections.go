@@ -123,7 +123,10 @@ func createCollections(app core.App, settings chat.Settings) error {
 		&core.TextField{Name: "text", Max: settings.MaxMessageLength, Presentable: true},
 		&core.DateField{Name: "edited_at"},
 	)
-	messages.AddIndex("idx_chat_messages_room_created", false, messagesRoomIndexColumns, "")
+	// (room, created, id, user) serves every per-room read from the index
+	// alone: a history page sorted by created and id, a room's last message,
+	// and unread counts, which compare user.
+	messages.AddIndex("idx_chat_messages_room_created", false, "room, created, id, user", "")
 	messages.AddIndex("idx_chat_messages_user", false, "user", "")
 	if err := save(messages); err != nil {
 		return err

@@ -2,7 +2,6 @@ package migrations
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
 
@@ -29,34 +28,7 @@ func List(settings chat.Settings) core.MigrationsList {
 			return settingsDiffer(app, settings)
 		},
 	})
-	list.Register(
-		func(app core.App) error { return setMessagesRoomIndex(app, messagesRoomIndexColumns) },
-		func(app core.App) error { return setMessagesRoomIndex(app, "room, created") },
-		"1764000003_pbchat_messages_room_index.go",
-	)
 	return list
-}
-
-// messagesRoomIndexColumns serve every per-room read of chat_messages from
-// the index alone: a history page sorted by created and id, a room's last
-// message, and unread counts (which compare user) need no table row and no
-// sort. Databases made before it had (room, created); 1764000003 widens it.
-const messagesRoomIndexColumns = "room, created, id, user"
-
-// setMessagesRoomIndex gives idx_chat_messages_room_created these columns.
-func setMessagesRoomIndex(app core.App, columns string) error {
-	messages, err := app.FindCollectionByNameOrId(Messages)
-	if err != nil {
-		return fmt.Errorf("pbchat: %s: %w", Messages, err)
-	}
-	if strings.Contains(messages.GetIndex("idx_chat_messages_room_created"), "("+columns+")") {
-		return nil
-	}
-	messages.AddIndex("idx_chat_messages_room_created", false, columns, "")
-	if err := app.Save(messages); err != nil {
-		return fmt.Errorf("pbchat: index %s (%s): %w", Messages, columns, err)
-	}
-	return nil
 }
 
 // Run applies every pending pbchat migration to app.
