@@ -44,6 +44,9 @@ type Event struct {
 	Member string `json:"member,omitempty"`
 	// Except is a user who must not receive it (the typist).
 	Except string `json:"except,omitempty"`
+	// Cursor is the event log position after this event ("" for events that
+	// are not logged, such as typing). Clients resume sync from it.
+	Cursor string `json:"cursor,omitempty"`
 }
 
 // Publisher hands an event to the realtime fan-out after its transaction has
