@@ -29,7 +29,7 @@ test-go:
 	go vet ./...
 	go test -count=1 ./...
 
-## test-js: the seed's flows and realtime through the official JS SDK
+## test-js: the seed's flows, realtime and delivery through the official JS SDK, in one process and in a cluster (writer, 2 nodes, NATS)
 test-js:
 	cd e2e/js && npm ci && npm test
 
@@ -45,7 +45,7 @@ bench-quick:
 bench-realtime:
 	go test ./bench -run '^$$' -bench Fanout -benchtime 30x -timeout 30m
 
-## test-web: the web client in Debian's Chromium (Playwright), two users on a fresh server
+## test-web: the web client in Debian's Chromium (Playwright), two users on a fresh server, a restart included
 test-web: web
 	cd e2e/web && npm ci --no-audit --no-fund && npm test
 

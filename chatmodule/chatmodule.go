@@ -19,6 +19,7 @@ import (
 	"github.com/pbchat/pbchat/hooks"
 	"github.com/pbchat/pbchat/internal/chat"
 	"github.com/pbchat/pbchat/migrations"
+	"github.com/pbchat/pbchat/queryguard"
 	"github.com/pbchat/pbchat/realtime"
 )
 
@@ -35,7 +36,9 @@ import (
 //   - OrphanMediaTTL: how long never-attached media is kept. Default 24h.
 //   - OrphanMediaCleanupSchedule: cron of the clean-up job. Default "*/10 * * * *".
 //   - RateLimits: per-user limits on chat writes (see ratelimit.go). Default on:
-//     50 messages and 50 reactions per 10s, 30 uploads per 60s, 100 other writes per 10s.
+//     50 messages and 50 reactions per 10s, 30 uploads per 60s, 100 other writes per 10s;
+//     per IP 10 sign-ups per hour, 30 sign-ins per minute, 5 account e-mails per 10 min,
+//     120 realtime connects per minute (see ratelimit_ip.go).
 type Config = chat.Settings
 
 // Reaction modes and room defaults, re-exported so host apps need one import.
@@ -70,6 +73,7 @@ func Register(app core.App, config Config) error {
 	if err != nil {
 		return err
 	}
+	queryguard.Bind(app)
 	hub := realtime.NewHub(broker, app.Logger())
 	hub.Bind(app, settings)
 	hooks.Bind(app, settings, func(event chat.Event) {

@@ -29,54 +29,72 @@ type (
 //
 // PocketBase's own limiter counts per client IP and looks rules up by
 // "collection:action", "*:action" and request path; it never looks these
-// labels up, so a pbchat rule is counted once, per user, by pbchat. A
+// labels up, so a pbchat rule is counted once, by pbchat (per user or per
+// IP as below), even when an operator turns PocketBase's limiter on. A
 // "chat_messages:create" rule would also be counted per IP by PocketBase,
 // and everybody behind one NAT address would share it.
 const (
+	// Per user (audience @auth).
 	RateLimitLabelMessages  = "pbchat:messages"
 	RateLimitLabelReactions = "pbchat:reactions"
 	RateLimitLabelMedia     = "pbchat:media"
 	RateLimitLabelWrites    = "pbchat:writes"
+
+	// Per client IP (audience: everybody; see ratelimit_ip.go).
+	RateLimitLabelSignUps          = "pbchat:signups"
+	RateLimitLabelSignIns          = "pbchat:signins"
+	RateLimitLabelAccountEmails    = "pbchat:emails"
+	RateLimitLabelRealtimeConnects = "pbchat:realtime"
 )
 
-// rateLimitsMigration records in _migrations that pbchat's rules were added,
-// so that they are added once: an operator's later edits (or deletions) stand.
-const rateLimitsMigration = "1764000002_pbchat_rate_limits.go"
+// rateLimitsMigration and ipRateLimitsMigration record in _migrations that
+// pbchat's rules were added, so that they are added once: an operator's later
+// edits (or deletions) stand. The per-IP rules came later, under their own
+// name, so that existing installs get them too.
+const (
+	rateLimitsMigration   = "1764000002_pbchat_rate_limits.go"
+	ipRateLimitsMigration = "1764000005_pbchat_ip_rate_limits.go"
+)
 
 // rateLimitMiddlewareID names pbchat's hooks and middleware.
 const rateLimitMiddlewareID = "pbchatRateLimit"
 
-// rateLimitRules pairs pbchat's labels with the configured limits.
+func rateLimitRule(label, audience string, l chat.RateLimit) core.RateLimitRule {
+	return core.RateLimitRule{Label: label, Audience: audience, MaxRequests: l.MaxRequests, Duration: l.Seconds()}
+}
+
+// rateLimitRules pairs pbchat's per-user labels with the configured limits.
 func rateLimitRules(limits chat.RateLimits) []core.RateLimitRule {
-	rule := func(label string, l chat.RateLimit) core.RateLimitRule {
-		return core.RateLimitRule{Label: label, Audience: core.RateLimitRuleAudienceAuth, MaxRequests: l.MaxRequests, Duration: l.Seconds()}
-	}
 	return []core.RateLimitRule{
-		rule(RateLimitLabelMessages, limits.Messages),
-		rule(RateLimitLabelReactions, limits.Reactions),
-		rule(RateLimitLabelMedia, limits.Media),
-		rule(RateLimitLabelWrites, limits.Writes),
+		rateLimitRule(RateLimitLabelMessages, core.RateLimitRuleAudienceAuth, limits.Messages),
+		rateLimitRule(RateLimitLabelReactions, core.RateLimitRuleAudienceAuth, limits.Reactions),
+		rateLimitRule(RateLimitLabelMedia, core.RateLimitRuleAudienceAuth, limits.Media),
+		rateLimitRule(RateLimitLabelWrites, core.RateLimitRuleAudienceAuth, limits.Writes),
 	}
 }
 
 // bindRateLimits counts chat writes per user: creates, updates and deletes of
 // chat records through the records and batch APIs (each batch operation
-// counts) and POSTs to /api/chat/ (see countedChatRoute). The limits are the rules with pbchat's
-// labels in PocketBase's rate limit settings, read on every request, so a
-// change in the dashboard applies at once; the rules are added, from
-// settings.RateLimits, when pbchat is first installed.
+// counts) and POSTs to /api/chat/ (see countedChatRoute); and the
+// unauthenticated surface per client IP (see bindIPRateLimits). The limits
+// are the rules with pbchat's labels in PocketBase's rate limit settings,
+// read on every request, so a change in the dashboard applies at once; the
+// rules are added, from settings.RateLimits, when pbchat is first installed.
 //
 // PocketBase's own switch (settings.rateLimits.enabled) is left alone: it
 // turns on PocketBase's per-IP rules for the whole app (its factory rules
 // allow 20 creates per 5s per IP, which would throttle every user behind one
-// NAT address together). pbchat's per-user limits are on unless
-// Config.RateLimits.Disabled. Superusers and PocketBase's excluded IPs are
-// not counted, as in PocketBase.
+// NAT address together), and its limiter answers 429 without Retry-After.
+// pbchat's limits are on unless Config.RateLimits.Disabled. Superusers and
+// PocketBase's excluded IPs are not counted, as in PocketBase. A refusal is a
+// 429 with Retry-After, for a batch too (see bindBatchRefusal).
 func bindRateLimits(app core.App, settings chat.Settings) error {
 	if settings.RateLimits.Disabled {
 		return nil
 	}
 	limiter := newUserLimiter()
+	bindBatchRefusal(app)
+	bindIPRateLimits(app, limiter)
 
 	for _, collection := range migrations.AllCollections {
 		create := RateLimitLabelWrites
@@ -107,6 +125,11 @@ func bindRateLimits(app core.App, settings chat.Settings) error {
 						return err
 					}
 				}
+				if label := ipLimitedRoute(e.Request); label != "" {
+					if err := limiter.checkIP(e, label); err != nil {
+						return err
+					}
+				}
 				return e.Next()
 			},
 		})
@@ -119,12 +142,12 @@ func bindRateLimits(app core.App, settings chat.Settings) error {
 }
 
 // countedChatRoute reports the /api/chat/ requests that count as writes:
-// POSTs to a room (read, typing). Not POST /api/chat/private, a
-// get-or-create whose writes are bounded by the number of users (one room per
-// pair, ever), nor the realtime nodes' authorize route (a subscription, not
-// a write).
+// POSTs to a room (read, typing) and POST /api/chat/private (a get-or-create
+// that looks a user up and may write a room: it costs what a write costs).
+// Not the realtime nodes' authorize route (a subscription, not a write).
 func countedChatRoute(r *http.Request) bool {
-	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/chat/rooms/")
+	return r.Method == http.MethodPost &&
+		(strings.HasPrefix(r.URL.Path, "/api/chat/rooms/") || r.URL.Path == "/api/chat/private")
 }
 
 // recordRateLimit runs before pbchat's permission hooks (which read the
@@ -144,28 +167,39 @@ func recordRateLimit(limiter *userLimiter, label string) *hook.Handler[*core.Rec
 }
 
 // installRateLimits adds pbchat's rules to PocketBase's rate limit settings,
-// once per data dir.
+// once per data dir. Each set is a migration of its own, run in a
+// transaction of its own: PocketBase reloads app.Settings() only after a
+// commit, so a second migration in the same transaction would start from
+// settings without the first one's rules and save over them.
 func installRateLimits(app core.App, limits chat.RateLimits) error {
-	var list core.MigrationsList
-	list.Register(
-		func(tx core.App) error { return addRateLimitRules(tx, limits) },
-		func(tx core.App) error { return removeRateLimitRules(tx) },
-		rateLimitsMigration,
-	)
-	if _, err := core.NewMigrationsRunner(app, list).Up(); err != nil {
-		return fmt.Errorf("pbchat: rate limits: %w", err)
+	for _, set := range []struct {
+		name  string
+		rules []core.RateLimitRule
+	}{
+		{rateLimitsMigration, rateLimitRules(limits)},
+		{ipRateLimitsMigration, ipRateLimitRules(limits)},
+	} {
+		var list core.MigrationsList
+		list.Register(
+			func(tx core.App) error { return addRateLimitRules(tx, set.rules) },
+			func(tx core.App) error { return removeRateLimitRules(tx, set.rules) },
+			set.name,
+		)
+		if _, err := core.NewMigrationsRunner(app, list).Up(); err != nil {
+			return fmt.Errorf("pbchat: rate limits: %w", err)
+		}
 	}
 	return nil
 }
 
-// addRateLimitRules adds each pbchat rule whose label no rule has yet.
-func addRateLimitRules(app core.App, limits chat.RateLimits) error {
+// addRateLimitRules adds each of rules whose label no rule has yet.
+func addRateLimitRules(app core.App, rules []core.RateLimitRule) error {
 	s, err := app.Settings().Clone()
 	if err != nil {
 		return err
 	}
 	changed := false
-	for _, rule := range rateLimitRules(limits) {
+	for _, rule := range rules {
 		if !slices.ContainsFunc(s.RateLimits.Rules, func(r core.RateLimitRule) bool { return r.Label == rule.Label }) {
 			s.RateLimits.Rules = append(s.RateLimits.Rules, rule)
 			changed = true
@@ -177,19 +211,21 @@ func addRateLimitRules(app core.App, limits chat.RateLimits) error {
 	return app.Save(s)
 }
 
-func removeRateLimitRules(app core.App) error {
+// removeRateLimitRules removes the rules with the labels of rules.
+func removeRateLimitRules(app core.App, rules []core.RateLimitRule) error {
 	s, err := app.Settings().Clone()
 	if err != nil {
 		return err
 	}
 	s.RateLimits.Rules = slices.DeleteFunc(s.RateLimits.Rules, func(r core.RateLimitRule) bool {
-		return strings.HasPrefix(r.Label, "pbchat:")
+		return slices.ContainsFunc(rules, func(ours core.RateLimitRule) bool { return ours.Label == r.Label })
 	})
 	return app.Save(s)
 }
 
-// userLimiter counts requests per (label, auth record) in fixed windows, as
-// PocketBase's limiter counts them per (rule, IP).
+// userLimiter counts requests per (label, auth record) and per (label,
+// client IP) in fixed windows, as PocketBase's limiter counts them per
+// (rule, IP).
 type userLimiter struct {
 	mu        sync.Mutex
 	windows   map[string]*window
@@ -224,11 +260,22 @@ func (l *userLimiter) check(e *core.RequestEvent, label string) error {
 	if allowed {
 		return nil
 	}
-	e.Response.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
-	return e.TooManyRequestsError(
+	return refuse(e, rule, retryAfter)
+}
+
+// refuse answers 429 naming rule, with Retry-After in whole seconds until the
+// window ends; inside a batch it also tells the batch (see bindBatchRefusal).
+func refuse(e *core.RequestEvent, rule core.RateLimitRule, retryAfter time.Duration) error {
+	seconds := max(1, int((retryAfter+time.Second-1)/time.Second))
+	e.Response.Header().Set("Retry-After", strconv.Itoa(seconds))
+	err := e.TooManyRequestsError(
 		fmt.Sprintf("Too many requests: at most %d per %ds (%s). Try again later.", rule.MaxRequests, rule.Duration, rule.Label),
 		errors.New("triggered rate limit rule: "+rule.String()),
 	)
+	if batch, ok := e.Get(batchRefusalKey).(*batchRefusal); ok {
+		batch.set(err, seconds)
+	}
+	return err
 }
 
 // consume takes one request from key's window under rule and reports

@@ -1,10 +1,15 @@
 package chatmodule
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pbchat/pbchat/internal/chat"
 )
 
 // The window is fixed, as PocketBase's: MaxRequests per Duration, then a
@@ -61,6 +66,89 @@ func TestIPInList(t *testing.T) {
 	} {
 		if got := ipInList(c.list, c.ip); got != c.want {
 			t.Errorf("ipInList(%v, %q) = %v", c.list, c.ip, got)
+		}
+	}
+}
+
+// An IPv4 client counts under its address, an IPv6 client under its /64.
+func TestIPKey(t *testing.T) {
+	for _, c := range []struct{ ip, want string }{
+		{"203.0.113.7", "203.0.113.7"},
+		{"::ffff:203.0.113.7", "203.0.113.7"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"not an ip", "not an ip"},
+	} {
+		if got := ipKey(c.ip); got != c.want {
+			t.Errorf("ipKey(%q) = %q, want %q", c.ip, got, c.want)
+		}
+	}
+}
+
+// The routes the per-IP rules count, and a few they must not.
+func TestIPLimitedRoute(t *testing.T) {
+	for _, c := range []struct{ method, path, want string }{
+		{http.MethodGet, "/api/realtime", RateLimitLabelRealtimeConnects},
+		{http.MethodPost, "/api/realtime", ""}, // setting subscriptions: the connection is open already
+		{http.MethodPost, "/api/collections/users/auth-with-password", RateLimitLabelSignIns},
+		{http.MethodPost, "/api/collections/_superusers/auth-with-password", RateLimitLabelSignIns},
+		{http.MethodPost, "/api/collections/members/auth-with-otp", RateLimitLabelSignIns},
+		{http.MethodPost, "/api/collections/users/auth-with-oauth2", RateLimitLabelSignIns},
+		{http.MethodPost, "/api/collections/users/request-otp", RateLimitLabelSignIns},
+		{http.MethodPost, "/api/collections/users/request-password-reset", RateLimitLabelAccountEmails},
+		{http.MethodPost, "/api/collections/users/request-verification", RateLimitLabelAccountEmails},
+		{http.MethodPost, "/api/collections/users/request-email-change", RateLimitLabelAccountEmails},
+		{http.MethodPost, "/api/collections/users/auth-refresh", ""}, // signed in already
+		{http.MethodPost, "/api/collections/users/confirm-password-reset", ""},
+		{http.MethodGet, "/api/collections/users/auth-methods", ""},
+		{http.MethodPost, "/api/collections/users/records", ""}, // sign-ups: a record hook
+		{http.MethodPost, "/api/collections/chat_messages/records", ""},
+		{http.MethodPost, "/api/collections//auth-with-password", ""},
+		{http.MethodGet, "/api/collections/users/auth-with-password", ""},
+	} {
+		r := httptest.NewRequest(c.method, c.path, nil)
+		if got := ipLimitedRoute(r); got != c.want {
+			t.Errorf("%s %s counted as %q, want %q", c.method, c.path, got, c.want)
+		}
+	}
+}
+
+// A data dir installed before the per-IP rules existed gets them on the next
+// start; the per-user rules it has (an operator's edits included) stand.
+func TestIPRateLimitsAddedToExistingInstall(t *testing.T) {
+	app, err := tests.NewTestApp(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Cleanup()
+	limits, err := chat.Settings{}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The install of an earlier pbchat: the per-user rules only, one of them edited.
+	var old core.MigrationsList
+	old.Register(func(tx core.App) error {
+		rules := rateLimitRules(limits.RateLimits)
+		rules[0].MaxRequests = 7
+		return addRateLimitRules(tx, rules)
+	}, nil, rateLimitsMigration)
+	if _, err := core.NewMigrationsRunner(app, old).Up(); err != nil {
+		t.Fatal(err)
+	}
+	if err := installRateLimits(app, limits.RateLimits); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]core.RateLimitRule{}
+	for _, r := range app.Settings().RateLimits.Rules {
+		found[r.Label] = r
+	}
+	if found[RateLimitLabelMessages].MaxRequests != 7 {
+		t.Errorf("the edited per-user rule became %+v", found[RateLimitLabelMessages])
+	}
+	for _, rule := range ipRateLimitRules(limits.RateLimits) {
+		if found[rule.Label] != rule {
+			t.Errorf("%s = %+v, want %+v", rule.Label, found[rule.Label], rule)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package chatmodule_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,6 +111,23 @@ func TestRateLimitRulesInstalled(t *testing.T) {
 			t.Errorf("%s = %+v, want %d per %ds for @auth", label, r, w[0], w[1])
 		}
 	}
+	// The per-IP rules, for everybody (a guest, or a user sending a token along).
+	wantIP := map[string][2]int64{
+		chatmodule.RateLimitLabelSignUps:          {10, 3600},
+		chatmodule.RateLimitLabelSignIns:          {30, 60},
+		chatmodule.RateLimitLabelAccountEmails:    {5, 600},
+		chatmodule.RateLimitLabelRealtimeConnects: {120, 60},
+	}
+	for label, w := range wantIP {
+		r, ok := rlRule(t, env.App, label)
+		if !ok {
+			t.Errorf("no %s rule in PocketBase's settings", label)
+			continue
+		}
+		if int64(r.MaxRequests) != w[0] || r.Duration != w[1] || r.Audience != core.RateLimitRuleAudienceAll {
+			t.Errorf("%s = %+v, want %d per %ds for everybody", label, r, w[0], w[1])
+		}
+	}
 	if env.App.Settings().RateLimits.Enabled {
 		t.Errorf("pbchat turned on PocketBase's per-IP limiter")
 	}
@@ -122,8 +142,10 @@ func TestRateLimitRulesInstalled(t *testing.T) {
 
 	// Disabled: no rules, no limit.
 	off := chattest.New(t, chatmodule.Config{RateLimits: chatmodule.RateLimits{Disabled: true}})
-	if _, ok := rlRule(t, off.App, chatmodule.RateLimitLabelMessages); ok {
-		t.Errorf("RateLimits.Disabled still added rules")
+	for _, label := range []string{chatmodule.RateLimitLabelMessages, chatmodule.RateLimitLabelSignIns, chatmodule.RateLimitLabelRealtimeConnects} {
+		if _, ok := rlRule(t, off.App, label); ok {
+			t.Errorf("RateLimits.Disabled still added %s", label)
+		}
 	}
 }
 
@@ -175,13 +197,15 @@ func TestRateLimitPerUser(t *testing.T) {
 	if env.Count("chat_rooms", "") != rooms {
 		t.Fatalf("a refused room was stored")
 	}
-	// Getting (or creating) a private room is not counted: one room per pair, ever.
+	// Getting (or creating) a private room counts as a write: ben is past
+	// his budget, ann has hers.
 	carl := env.NewUser("carl")
-	for i := 0; i < 5; i++ {
-		if res := env.Do(w.ben, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}); res.Status >= 300 {
-			t.Fatalf("private room past the writes limit: %d %s", res.Status, res)
-		}
+	rlExpect429(t, env.Do(w.ben, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), chatmodule.RateLimitLabelWrites, "private room past the writes limit")
+	rlStatus(t, env.Do(w.ann, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), 201, "ann's private room with carl")
+	for i := 0; i < 2; i++ {
+		rlStatus(t, env.Do(w.ann, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), 200, "ann's private room again")
 	}
+	rlExpect429(t, env.Do(w.ann, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), chatmodule.RateLimitLabelWrites, "ann's 4th private room request")
 	// Reads are not chat writes.
 	rlStatus(t, env.Do(w.ben, http.MethodGet, rlMessages, nil), 200, "list messages")
 	rlStatus(t, env.Do(w.ben, http.MethodGet, "/api/chat/unread", nil), 200, "unread")
@@ -209,30 +233,55 @@ func TestRateLimitRetryAfter(t *testing.T) {
 }
 
 // Every operation of a batch counts: a batch past the limit is refused as a
-// whole and writes nothing.
+// whole, with a top-level 429 and Retry-After, and writes nothing.
 func TestRateLimitBatch(t *testing.T) {
 	w := newRLWorld(t, rlConfig, nil)
 	env := w.env
 	op := func(text string) map[string]any {
 		return map[string]any{"method": "POST", "url": rlMessages, "body": map[string]any{"room": w.room, "text": text}}
 	}
+	// A batch that fails for another reason keeps PocketBase's 400 (and
+	// spends one of ben's 3 messages).
+	rlStatus(t, env.Do(w.ben, http.MethodPost, "/api/batch", map[string]any{"requests": []any{op("")}}), http.StatusBadRequest, "batch with an empty message")
+
 	before := env.Count("chat_messages", "")
-	res := env.Do(w.ben, http.MethodPost, "/api/batch", map[string]any{"requests": []any{op("1"), op("2"), op("3"), op("4")}})
-	if res.Status != http.StatusBadRequest {
-		t.Fatalf("batch of 4 messages with a limit of 3: status %d: %s", res.Status, res)
-	}
-	data, _ := res.JSON()["data"].(map[string]any)
-	requests, _ := data["requests"].(map[string]any)
-	failed, _ := requests["3"].(map[string]any)
-	inner, _ := failed["response"].(map[string]any)
-	if status, _ := inner["status"].(float64); status != http.StatusTooManyRequests {
-		t.Fatalf("the 4th operation should fail with 429: %s", res)
+	res, header := rlDo(t, env, w.ben, http.MethodPost, "/api/batch", map[string]any{"requests": []any{op("1"), op("2"), op("3")}})
+	rlExpect429(t, res, chatmodule.RateLimitLabelMessages, "batch of 3 messages with 2 left")
+	if s, err := strconv.Atoi(header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+		t.Fatalf("batch 429: Retry-After = %q, want 1..60 seconds", header.Get("Retry-After"))
 	}
 	if got := env.Count("chat_messages", ""); got != before {
 		t.Fatalf("a refused batch stored %d messages", got-before)
 	}
 	// The budget was spent by the refused batch: PocketBase counts attempts too.
 	rlExpect429(t, env.Do(w.ben, http.MethodPost, rlMessages, map[string]any{"room": w.room, "text": "after"}), chatmodule.RateLimitLabelMessages, "message after the batch")
+}
+
+// rlDo is env.Do that also returns the answer's headers.
+func rlDo(t *testing.T, env *chattest.Env, user *chattest.User, method, path string, body any) (*chattest.Response, http.Header) {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, env.Server.URL+path, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if user != nil {
+		req.Header.Set("Authorization", user.Token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chattest.Response{Status: res.StatusCode, Body: data}, res.Header
 }
 
 // An operator's rules win: a rule with pbchat's label that exists before

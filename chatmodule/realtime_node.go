@@ -23,6 +23,7 @@ import (
 // PocketBase's command tree (main.go does, for `pbchat realtime`).
 func NewRealtimeCommand() *cobra.Command {
 	var writer, natsURL, prefix, addr string
+	var idle, lifetime time.Duration
 	command := &cobra.Command{
 		Use:          "realtime",
 		Short:        "Run a pbchat realtime node (no database; events over NATS)",
@@ -33,7 +34,7 @@ func NewRealtimeCommand() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return RunRealtimeNode(ctx, realtime.NodeConfig{Writer: writer},
+			return RunRealtimeNode(ctx, realtime.NodeConfig{Writer: writer, IdleTimeout: idle, MaxLifetime: lifetime},
 				chat.NATSConfig{URL: natsURL, SubjectPrefix: prefix}, addr)
 		},
 	}
@@ -41,6 +42,8 @@ func NewRealtimeCommand() *cobra.Command {
 	command.Flags().StringVar(&natsURL, "nats", "", "NATS server URL(s), e.g. nats://127.0.0.1:4222")
 	command.Flags().StringVar(&prefix, "subject-prefix", chat.DefaultNATSSubjectPrefix, "NATS subject prefix (as the writer's Config.NATS.SubjectPrefix)")
 	command.Flags().StringVar(&addr, "http", "127.0.0.1:8091", "address to serve /api/realtime on")
+	command.Flags().DurationVar(&idle, "idle-timeout", 5*time.Minute, "close a connection that got no event for this long (as PocketBase)")
+	command.Flags().DurationVar(&lifetime, "max-lifetime", 30*time.Minute, "close every connection at this age (as PocketBase); the SDKs reconnect")
 	return command
 }
 
@@ -49,7 +52,7 @@ func RunRealtimeNode(ctx context.Context, config realtime.NodeConfig, natsConfig
 	if config.Logger == nil {
 		config.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	broker, err := realtime.ConnectNATS(natsConfig, "pbchat-realtime-"+addr, config.Logger)
+	broker, err := realtime.ConnectNATSNode(natsConfig, "pbchat-realtime-"+addr, config.Logger)
 	if err != nil {
 		return err
 	}

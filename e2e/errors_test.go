@@ -271,7 +271,16 @@ func TestErrorsInvalidInput(t *testing.T) {
 		{name: "message without text key", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"room": w.group}, field: "text"},
 		{name: "empty media list and no text", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"room": w.group, "media": []string{}}, field: "text"},
 		{name: "edit text away", actor: w.bob, method: patch, path: rigMessages + "/" + w.bobMsg, body: map[string]any{"text": ""}, field: "text"},
-		{name: "message in no room", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"text": "hi"}, status: 404},
+		{name: "message in no room", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"text": "hi"}, field: "room"},
+		{name: "message with an empty room", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"room": "", "text": "hi"}, field: "room"},
+		{name: "message in no room by a user in no room", actor: w.dave, method: post, path: rigMessages, body: map[string]any{"text": "hi"}, field: "room"},
+		// Text without a visible character counts as empty.
+		{name: "zero-width space only", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"room": w.group, "text": "\u200b"}, field: "text"},
+		{name: "zero-width joiners, word joiner and BOM only", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"room": w.group, "text": "\u200c\u200d\u2060\ufeff"}, field: "text"},
+		{name: "NUL only", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"room": w.group, "text": "\x00"}, field: "text"},
+		{name: "control characters and spaces only", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"room": w.group, "text": " \x01\x1b\u007f\u200b "}, field: "text"},
+		{name: "edit to a zero-width space", actor: w.bob, method: patch, path: rigMessages + "/" + w.bobMsg, body: map[string]any{"text": "\u200b"}, field: "text"},
+		{name: "edit to NUL", actor: w.bob, method: patch, path: rigMessages + "/" + w.bobMsg, body: map[string]any{"text": "\x00"}, field: "text"},
 		// Attachments.
 		{name: "foreign media", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"room": w.group, "text": "look", "media": []string{bobMedia}}, field: "media"},
 		{name: "own and foreign media", actor: w.alice, method: post, path: rigMessages, body: map[string]any{"room": w.group, "text": "look", "media": []string{elevenMedia[0], bobMedia}}, field: "media"},
@@ -311,6 +320,9 @@ func TestErrorsInvalidInput(t *testing.T) {
 		r.post(w.alice, w.group, strings.Repeat("x", 4000))
 		r.post(w.alice, w.group, strings.Repeat("é", 4000))
 		r.post(w.alice, w.group, "", elevenMedia[:10]...)
+		r.post(w.alice, w.group, "\u200b", r.upload(w.alice)) // invisible text with an attachment: the attachment is the message
+		r.post(w.alice, w.group, "\u200bok\u200d")            // visible text among invisibles
+		r.expect(r.Do(w.alice, patch, rigMessages+"/"+w.aliceMsg, map[string]any{"text": "\u200b"}), http.StatusOK, "edit to invisible text of a message with an attachment")
 		res := r.Do(w.alice, post, rigRooms, map[string]any{"type": "group", "name": strings.Repeat("n", 255), "description": strings.Repeat("d", 2000)})
 		r.expect(res, http.StatusOK, "room at the limits")
 		for _, reaction := range []string{"👍🏽", "👨‍👩‍👧", "🇫🇷", "1️⃣", "❤️"} {
@@ -361,6 +373,8 @@ func TestErrorsMediaTooLarge(t *testing.T) {
 		{"file over MaxMediaSize", []chattest.File{{Field: "file", Name: "big.bin", Content: make([]byte, 2048)}}},
 		{"picture over MaxMediaSize", []chattest.File{{Field: "file", Name: "big.png", Content: picture}}},
 		{"no file", nil},
+		{"empty (0-byte) file", []chattest.File{{Field: "file", Name: "empty.png", Content: []byte{}}}},
+		{"empty (0-byte) text file", []chattest.File{{Field: "file", Name: "empty.txt", Content: nil}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &rig{Env: r.Env, t: t}
@@ -379,4 +393,56 @@ func TestErrorsMediaTooLarge(t *testing.T) {
 		}
 		r.expectSnapshot(before)
 	})
+}
+
+// GET /api/chat/rooms pages: a page past the end is empty with the real
+// totals (never page 1 again, however large the number); a page or perPage
+// that is not an integer of at least 1 is a 400 naming it.
+func TestErrorsRoomsPage(t *testing.T) {
+	w := newRigWorld(t, chatmodule.Config{})
+	// bob is in the group and the private room.
+	for _, tc := range []struct {
+		query            string
+		page, perPage    float64
+		items, totalPage int
+	}{
+		{"", 1, 30, 2, 1},
+		{"page=2&perPage=1", 2, 1, 1, 2},
+		{"page=3&perPage=1", 3, 1, 0, 2},
+		{"page=2", 2, 30, 0, 1},
+		{"page=9223372036854775807", 9223372036854775807, 30, 0, 1},
+		{"page=9223372036854775807&perPage=200", 9223372036854775807, 200, 0, 1},
+		{"page=4611686018427387904&perPage=2", 4611686018427387904, 2, 0, 1}, // (page-1)*perPage overflows
+		{"page=99999999999999999999999", 9223372036854775807, 30, 0, 1},      // beyond int64: past any end
+		{"perPage=9223372036854775807", 1, 200, 2, 1},                        // capped, as PocketBase caps perPage
+		{"perPage=99999999999999999999999", 1, 200, 2, 1},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			res := w.Do(w.bob, http.MethodGet, "/api/chat/rooms?"+tc.query, nil)
+			w.expect(res, http.StatusOK, "rooms?"+tc.query)
+			body := res.JSON()
+			if body["page"] != tc.page || body["perPage"] != tc.perPage || body["totalItems"] != float64(2) || body["totalPages"] != float64(tc.totalPage) {
+				t.Errorf("page=%v perPage=%v totalItems=%v totalPages=%v, want %v %v 2 %d", body["page"], body["perPage"], body["totalItems"], body["totalPages"], tc.page, tc.perPage, tc.totalPage)
+			}
+			if items, ok := body["items"].([]any); !ok || len(items) != tc.items {
+				t.Errorf("items = %v, want %d items", body["items"], tc.items)
+			}
+		})
+	}
+	for _, tc := range []struct{ query, field string }{
+		{"page=0", "page"},
+		{"page=-1", "page"},
+		{"page=-9223372036854775808", "page"},
+		{"page=-99999999999999999999999", "page"},
+		{"page=abc", "page"},
+		{"page=1.5", "page"},
+		{"perPage=0", "perPage"},
+		{"perPage=-5", "perPage"},
+		{"perPage=-9223372036854775808", "perPage"},
+		{"perPage=ten", "perPage"},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			rigExpectField(t, w.Do(w.bob, http.MethodGet, "/api/chat/rooms?"+tc.query, nil), tc.field)
+		})
+	}
 }

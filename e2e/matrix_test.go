@@ -745,7 +745,10 @@ func TestMatrix(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			env := chattest.New(t, chatmodule.Config{})
+			// Rate limits off: every cell builds its room through the API (the
+			// private room through POST /api/chat/private, a counted write);
+			// the limits have their own tests (e2e/limits_test.go).
+			env := chattest.New(t, chatmodule.Config{RateLimits: chatmodule.RateLimits{Disabled: true}})
 			c := &cast{
 				creator:  env.NewUser("creator"),
 				member:   env.NewUser("member"),

@@ -124,7 +124,11 @@ func TestSoak(t *testing.T) {
 	senders -= senders % soakRoomSize
 	warmup := max(duration/5, 15*time.Second)
 
-	env := chattest.New(t, chatmodule.Config{}) // the defaults, rate limits included
+	// The defaults, rate limits included, but for realtime connects: every
+	// connection here comes from 127.0.0.1 (the default allows 120 a minute per IP).
+	env := chattest.New(t, chatmodule.Config{RateLimits: chatmodule.RateLimits{
+		RealtimeConnects: chatmodule.RateLimit{MaxRequests: 1 << 20, Duration: time.Minute},
+	}})
 	start := time.Now()
 
 	// Users in rooms of soakRoomSize (set up in Go: it is not under test).

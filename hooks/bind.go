@@ -51,8 +51,12 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	app.OnRecordCreateRequest(migrations.MessageReacts).BindFunc(reactions.createRequest)
 	app.OnRecordDeleteRequest(migrations.MessageReacts).BindFunc(reactions.deleteRequest)
 
+	// Event log: every room change with a realtime type, in its transaction.
+	eventLog := newEventLog()
+	eventLog.bind(app)
+
 	// Realtime: every committed change of a chat collection becomes an event.
-	events := &events{app: app, publish: publish}
+	events := &events{app: app, publish: publish, log: eventLog}
 	for _, collection := range migrations.AllCollections {
 		app.OnRecordAfterCreateSuccess(collection).BindFunc(events.created)
 		app.OnRecordAfterUpdateSuccess(collection).BindFunc(events.updated)
@@ -69,6 +73,7 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 		chatRoutes.GET("/unread", overview.unread)
 		chatRoutes.POST("/rooms/{id}/read", overview.read)
 		chatRoutes.POST("/rooms/{id}/typing", overview.typing(publish))
+		chatRoutes.GET("/sync", syncer{settings}.sync)
 		return se.Next()
 	})
 
@@ -76,6 +81,11 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	app.Cron().MustAdd("pbchat_orphan_media", settings.OrphanMediaCleanupSchedule, func() {
 		if n, err := deleteOrphanMedia(app, settings.OrphanMediaTTL); err != nil {
 			app.Logger().Error("pbchat: orphan media clean-up", "error", err, "deleted", n)
+		}
+	})
+	app.Cron().MustAdd(EventLogPruneJob, "7 * * * *", func() {
+		if n, err := pruneEventLog(app, settings.EventRetention); err != nil {
+			app.Logger().Error("pbchat: event log pruning", "error", err, "deleted", n)
 		}
 	})
 }

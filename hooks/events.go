@@ -16,6 +16,7 @@ import (
 type events struct {
 	app     core.App // outside any transaction: reads what was committed before a delete
 	publish chat.Publisher
+	log     *eventLog // the cursors of logged changes
 
 	// deletedRooms holds the room of a record being deleted, resolved before
 	// the delete (a cascade removes the message a reaction pointed at).
@@ -67,6 +68,12 @@ func (h *events) deleteFailed(e *core.RecordErrorEvent) error {
 // emit publishes one record change; room is known already for deletes.
 func (h *events) emit(record *core.Record, action, room string) {
 	collection := record.Collection().Name
+	// First, whatever happens below: the log's cursor of this change
+	// (none for changes the log does not keep, such as media).
+	var cursor string
+	if eventTypes[collection][action] != "" {
+		cursor = h.log.pop(record)
+	}
 	raw, err := json.Marshal(record.Fresh())
 	if err != nil {
 		h.app.Logger().Error("pbchat realtime: encode record", "collection", collection, "id", record.Id, "error", err)
@@ -78,6 +85,7 @@ func (h *events) emit(record *core.Record, action, room string) {
 		Action:     action,
 		RecordID:   record.Id,
 		Record:     raw,
+		Cursor:     cursor,
 	}
 	if collection == migrations.RoomUsers {
 		event.Member = record.GetString("user")

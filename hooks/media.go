@@ -15,6 +15,11 @@ import (
 type media struct{ settings chat.Settings }
 
 func (h media) createRequest(e *core.RecordRequestEvent) error {
+	for _, f := range e.Record.GetUnsavedFiles("file") {
+		if f.Size <= 0 {
+			return e.BadRequestError("The file is empty.", fieldError("file", "empty_file", "the file is empty (0 bytes)"))
+		}
+	}
 	if !isSuperuser(e.RequestEvent) {
 		e.Record.Set("uploaded_by", authUserID(e.RequestEvent, h.settings))
 	}
@@ -60,7 +65,7 @@ func linkCreate(e *core.RecordEvent) error {
 	return e.Next()
 }
 
-// linkDelete refuses to leave a message with neither text nor attachment;
+// linkDelete refuses to leave a message with neither visible text nor attachment;
 // a message that is itself being deleted is gone already and passes.
 func linkDelete(e *core.RecordEvent) error {
 	return inTransaction(e, func(tx core.App) error {
@@ -69,7 +74,7 @@ func linkDelete(e *core.RecordEvent) error {
 		if err != nil {
 			return err
 		}
-		if message != nil && message.GetString("text") == "" {
+		if message != nil && !chat.HasVisibleText(message.GetString("text")) {
 			// Deleting the author cascades to their uploads before their
 			// messages: the message goes too, so let the link go.
 			if gone, err := authorDeleted(tx, message); err != nil || gone {

@@ -30,6 +30,11 @@ func (h messages) createRequest(e *core.RecordRequestEvent) error {
 	if isSuperuser(e.RequestEvent) {
 		return e.Next()
 	}
+	if e.Record.GetString("room") == "" {
+		// Before any lookup: a missing room is the caller's input error, not
+		// a room that does not exist.
+		return e.BadRequestError("Missing room.", fieldError("room", "validation_required", "room is required"))
+	}
 	actorID := authUserID(e.RequestEvent, h.settings)
 	// A member's membership is all this needs (its room exists: deleting a
 	// room deletes its memberships); the room is read only for a non-member,

@@ -3,9 +3,11 @@ package hooks
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/apis"
@@ -49,12 +51,27 @@ type overviewItem struct {
 // rooms serves GET /api/chat/rooms: the caller's rooms, newest activity first.
 func (h overview) rooms(e *core.RequestEvent) error {
 	userID := authUserID(e, h.settings)
-	page, perPage := pagination(e)
+	page, perPage, err := pagination(e)
+	if err != nil {
+		return err
+	}
 
 	var total int
 	if err := e.App.DB().Select("count(*)").From(migrations.RoomUsers).
 		Where(dbx.HashExp{"user": userID}).Row(&total); err != nil {
 		return err
+	}
+	totalPages := (total + perPage - 1) / perPage
+	response := map[string]any{
+		"page":       page,
+		"perPage":    perPage,
+		"totalItems": total,
+		"totalPages": totalPages,
+		"items":      []overviewItem{},
+	}
+	if page > totalPages {
+		// Past the end (and (page-1)*perPage could overflow): nothing to read.
+		return e.JSON(http.StatusOK, response)
 	}
 
 	var rows []struct {
@@ -69,7 +86,7 @@ func (h overview) rooms(e *core.RequestEvent) error {
 	// The page is chosen first, by each room's latest activity (one index
 	// seek per room); unread counts and last messages are then read for the
 	// page's rooms only, not for every room of the caller.
-	err := e.App.DB().NewQuery(`
+	err = e.App.DB().NewQuery(`
 		SELECT m.id AS membership, m.room AS room, ` + unreadExpr + ` AS unread,
 		       lm.id AS lm_id, lm.user AS lm_user, lm.text AS lm_text, lm.created AS lm_created
 		FROM (
@@ -110,13 +127,8 @@ func (h overview) rooms(e *core.RequestEvent) error {
 		}
 		items = append(items, item)
 	}
-	return e.JSON(http.StatusOK, map[string]any{
-		"page":       page,
-		"perPage":    perPage,
-		"totalItems": total,
-		"totalPages": int(math.Ceil(float64(total) / float64(perPage))),
-		"items":      items,
-	})
+	response["items"] = items
+	return e.JSON(http.StatusOK, response)
 }
 
 // unread serves GET /api/chat/unread: per room, and a total without muted rooms.
@@ -182,16 +194,36 @@ func (h overview) typing(publish chat.Publisher) func(e *core.RequestEvent) erro
 	}
 }
 
-func pagination(e *core.RequestEvent) (page, perPage int) {
-	page, _ = strconv.Atoi(e.Request.URL.Query().Get("page"))
-	perPage, _ = strconv.Atoi(e.Request.URL.Query().Get("perPage"))
-	if page < 1 {
-		page = 1
+// pagination reads page (default 1) and perPage (default 30, at most 200,
+// as PocketBase caps its own perPage). A page too large for an int is past
+// any end; a page or perPage below 1, or not an integer, is a 400 naming it.
+func pagination(e *core.RequestEvent) (page, perPage int, err error) {
+	page, err = positiveParam(e, "page", 1, math.MaxInt)
+	if err != nil {
+		return 0, 0, err
 	}
-	if perPage < 1 {
-		perPage = defaultPerPage
+	perPage, err = positiveParam(e, "perPage", defaultPerPage, maxPerPage)
+	if err != nil {
+		return 0, 0, err
 	}
-	return page, min(perPage, maxPerPage)
+	return page, min(perPage, maxPerPage), nil
+}
+
+// positiveParam is the query parameter name as an integer of at least 1: def
+// when absent, huge when it overflows an int.
+func positiveParam(e *core.RequestEvent, name string, def, huge int) (int, error) {
+	raw := e.Request.URL.Query().Get(name)
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(raw, "-") {
+		return huge, nil
+	}
+	if err != nil || n < 1 {
+		return 0, e.BadRequestError("Invalid "+name+".", fieldError(name, "invalid_"+strings.ToLower(name), name+" must be an integer of at least 1"))
+	}
+	return n, nil
 }
 
 // recordsByID loads and enriches records (one query) keyed by id.

@@ -21,6 +21,8 @@ func List(settings chat.Settings) core.MigrationsList {
 		func(app core.App) error { return deleteCollections(app) },
 		"1764000000_pbchat_init.go",
 	)
+	list.Register(protectAvatar, unprotectAvatar, protectedAvatarMigration)
+	list.Register(createEventLog, dropEventLog, eventLogMigration)
 	list.Add(&core.Migration{
 		File: "1764000001_pbchat_settings_sync.go",
 		Up:   func(app core.App) error { return syncSettings(app, settings) },

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
@@ -11,14 +12,44 @@ import (
 // subscriptions out of that set). PocketBase's broadcaster asks every
 // connected client for its subscriptions on every record event; this makes
 // the answer for such a client a load of one counter, with no allocation.
+//
+// It also makes Discard safe while a message is being sent: PocketBase's
+// client closes its channel under a sender blocked on it (a panic it
+// recovers from, and a data race), which a hub disconnecting a slow client
+// would do every time.
 type quietClient struct {
 	*subscriptions.DefaultClient
 	count atomic.Int64
+
+	sending   sync.RWMutex  // held (read) by senders, (write) by Discard while it closes the channel
+	gone      chan struct{} // closed first by Discard: unblocks senders
+	closeOnce sync.Once
 }
 
 // NewClient returns the realtime client pbchat gives every connection.
 func NewClient() subscriptions.Client {
-	return &quietClient{DefaultClient: subscriptions.NewDefaultClient()}
+	return &quietClient{DefaultClient: subscriptions.NewDefaultClient(), gone: make(chan struct{})}
+}
+
+// Send waits until the connection takes m, or the client is discarded.
+func (c *quietClient) Send(m subscriptions.Message) {
+	c.sending.RLock()
+	defer c.sending.RUnlock()
+	if c.IsDiscarded() {
+		return
+	}
+	select {
+	case c.Channel() <- m:
+	case <-c.gone:
+	}
+}
+
+// Discard ends the connection: senders give up, then the channel closes.
+func (c *quietClient) Discard() {
+	c.closeOnce.Do(func() { close(c.gone) })
+	c.sending.Lock()
+	defer c.sending.Unlock()
+	c.DefaultClient.Discard()
 }
 
 func (c *quietClient) Subscribe(subs ...string) {

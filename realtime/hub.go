@@ -2,7 +2,10 @@ package realtime
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -11,9 +14,18 @@ import (
 	"github.com/pbchat/pbchat/internal/chat"
 )
 
-// outboxSize bounds what a slow client may have queued before events to it
-// are dropped (and logged) rather than held in memory or blocking others.
-const outboxSize = 1024
+// removedKey marks, in a PocketBase client's store, a client the hub has
+// forgotten for good (its connection ended): it is never registered again.
+const removedKey = "pbchat.removed"
+
+var (
+	// errClientGone: the connection ended, was discarded, or its user's
+	// authority ended while its subscriptions were being planned.
+	errClientGone = errors.New("the realtime client is gone")
+	// errPlanStale: more removals than the hub remembers happened while the
+	// plan was computed; compute it again.
+	errPlanStale = errors.New("the subscription plan is out of date")
+)
 
 // Hub knows which connected client follows which room and delivers events.
 type Hub struct {
@@ -21,7 +33,7 @@ type Hub struct {
 	logger *slog.Logger
 
 	// pocketBaseServed counts connections with a chat subscription that
-	// PocketBase serves itself (superusers; filter, expand or fields options).
+	// PocketBase serves itself (superusers).
 	pocketBaseServed atomic.Int64
 
 	mu         sync.RWMutex
@@ -29,28 +41,12 @@ type Hub struct {
 	pbServedBy map[string]bool    // client ids counted in pocketBaseServed
 	byUser     map[string]map[*client]struct{}
 	byRoom     map[string]map[*client]struct{}
-}
+	removals   removalLog
 
-// client is one SSE connection's chat subscriptions.
-type client struct {
-	pb     subscriptions.Client
-	user   string
-	topics map[string][]string   // room id → subscription names
-	stock  map[string][]stockSub // collection name → subscriptions
-	rooms  map[string]struct{}   // rooms followed: topics, and every membership when stock is set
-	done   chan struct{}         // closed when the hub forgets the client
-
-	// The client's queued events, oldest first, at most outboxSize. A pump
-	// goroutine runs only while there are some: an idle connection holds no
-	// goroutine and no buffer (a channel of outboxSize would hold ~40 KB each).
-	queueMu sync.Mutex
-	queue   []subscriptions.Message
-	pumping bool
-}
-
-type stockSub struct {
-	name     string // the subscription exactly as the client sent it: the SSE event name
-	recordID string // "*" or one record id
+	// followMu orders the broker calls (follow.go); followed is what the
+	// broker was last told.
+	followMu sync.Mutex
+	followed map[string]bool
 }
 
 // NewHub returns a hub that receives its events from broker.
@@ -62,34 +58,72 @@ func NewHub(broker Broker, logger *slog.Logger) *Hub {
 		pbServedBy: map[string]bool{},
 		byUser:     map[string]map[*client]struct{}{},
 		byRoom:     map[string]map[*client]struct{}{},
+		followed:   map[string]bool{},
 	}
-	broker.Listen(h.Deliver)
+	broker.Listen(h)
 	return h
 }
 
-// Connected reports how many clients hold chat subscriptions on this node.
-func (h *Hub) Connected() int {
+// ticket is taken before a subscription plan is computed; install checks
+// the removals that came after it.
+func (h *Hub) ticket() ticket {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.clients)
+	return ticket(h.removals.seq)
 }
 
-// set replaces a client's chat subscriptions (each subscribe request carries
-// the whole set). memberRooms are the user's rooms, needed with stock subscriptions.
+// install replaces a client's chat subscriptions with plan's (each
+// subscribe request carries the whole set), leaving out the rooms that
+// removals after t took from the user. A client whose connection ended, or
+// whose user's authority ended after t, is not registered (errClientGone);
+// errPlanStale asks for a new plan.
+func (h *Hub) install(pb subscriptions.Client, plan Plan, t ticket) error {
+	return h.apply(pb, plan.User, plan.Topics, plan.stockSubs(), plan.Rooms, t)
+}
+
+// set installs subscriptions as they are now (tests).
 func (h *Hub) set(pb subscriptions.Client, user string, topics map[string][]string, stock map[string][]stockSub, memberRooms []string) {
+	if err := h.apply(pb, user, topics, stock, memberRooms, h.ticket()); err != nil {
+		h.logger.Debug("pbchat realtime: set", slog.String("clientId", pb.Id()), slog.Any("error", err))
+	}
+}
+
+func (h *Hub) apply(pb subscriptions.Client, user string, topics map[string][]string, stock map[string][]stockSub, memberRooms []string, t ticket) error {
+	var changed []string
+	defer func() { h.reconcile(changed) }()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 
+	if h.gone(pb) {
+		return errClientGone
+	}
+	revoked, removed, complete := h.removals.since(t, user)
+	if !complete {
+		return errPlanStale
+	}
+	if revoked {
+		if c := h.clients[pb.Id()]; c != nil {
+			changed = h.forget(c)
+		}
+		pb.Discard()
+		return errClientGone
+	}
+	if len(removed) > 0 {
+		topics = maps.Clone(topics)
+		maps.DeleteFunc(topics, func(room string, _ []string) bool { return removed[room] })
+		memberRooms = slices.DeleteFunc(slices.Clone(memberRooms), func(room string) bool { return removed[room] })
+	}
+
 	old := h.clients[pb.Id()]
 	if old != nil {
-		h.unindex(old)
+		changed = h.unindex(old)
 	}
 	if len(topics) == 0 && len(stock) == 0 {
 		if old != nil {
 			delete(h.clients, pb.Id())
 			close(old.done)
 		}
-		return
+		return nil
 	}
 	c := old
 	if c == nil || c.user != user {
@@ -108,15 +142,25 @@ func (h *Hub) set(pb subscriptions.Client, user string, topics map[string][]stri
 		}
 	}
 	h.clients[pb.Id()] = c
-	h.index(c)
+	changed = append(changed, h.index(c)...)
+	return nil
+}
+
+// gone reports a client that must not be registered (h.mu held).
+func (h *Hub) gone(pb subscriptions.Client) bool {
+	removed, _ := pb.Get(removedKey).(bool)
+	return removed || pb.IsDiscarded()
 }
 
 // setPocketBaseServed records whether a client holds a chat subscription
 // that PocketBase serves itself.
-func (h *Hub) setPocketBaseServed(clientID string, served bool) {
+func (h *Hub) setPocketBaseServed(pb subscriptions.Client, served bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.markPocketBaseServed(clientID, served)
+	if served && h.gone(pb) {
+		return
+	}
+	h.markPocketBaseServed(pb.Id(), served)
 }
 
 func (h *Hub) markPocketBaseServed(clientID string, served bool) {
@@ -132,56 +176,114 @@ func (h *Hub) markPocketBaseServed(clientID string, served bool) {
 	}
 }
 
-// remove forgets a disconnected client.
-func (h *Hub) remove(clientID string) {
+// remove forgets a client whose connection ended, for good.
+func (h *Hub) remove(pb subscriptions.Client) {
+	var changed []string
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.markPocketBaseServed(clientID, false)
-	if c := h.clients[clientID]; c != nil {
-		h.unindex(c)
-		delete(h.clients, clientID)
-		close(c.done)
+	pb.Set(removedKey, true)
+	h.markPocketBaseServed(pb.Id(), false)
+	if c := h.clients[pb.Id()]; c != nil {
+		changed = h.forget(c)
 	}
+	h.mu.Unlock()
+	h.reconcile(changed)
 }
 
-func (h *Hub) index(c *client) {
+// forget drops a client from the hub and returns the rooms whose interest
+// changed (h.mu held).
+func (h *Hub) forget(c *client) []string {
+	if h.clients[c.pb.Id()] != c {
+		return nil
+	}
+	changed := h.unindex(c)
+	delete(h.clients, c.pb.Id())
+	close(c.done)
+	return changed
+}
+
+// drop disconnects a client: its connection ends, the SDK reconnects and
+// the client resynchronises (h.mu held).
+func (h *Hub) drop(c *client, reason string) []string {
+	h.logger.Warn("pbchat realtime: disconnecting a client", slog.String("reason", reason),
+		slog.String("clientId", c.pb.Id()), slog.String("user", c.user))
+	c.pb.Discard()
+	return h.forget(c)
+}
+
+// discard disconnects clients.
+func (h *Hub) discard(clients []*client, reason string) {
+	var changed []string
+	h.mu.Lock()
+	for _, c := range clients {
+		changed = append(changed, h.drop(c, reason)...)
+	}
+	h.mu.Unlock()
+	h.reconcile(changed)
+}
+
+// index and unindex return the rooms that gained their first or lost their
+// last interested client (h.mu held).
+func (h *Hub) index(c *client) (changed []string) {
 	addTo(h.byUser, c.user, c)
 	for room := range c.rooms {
-		h.follow(room, c)
+		if addTo(h.byRoom, room, c) {
+			changed = append(changed, room)
+		}
 	}
+	return changed
 }
 
-func (h *Hub) unindex(c *client) {
+func (h *Hub) unindex(c *client) (changed []string) {
 	removeFrom(h.byUser, c.user, c)
 	for room := range c.rooms {
-		h.unfollow(room, c)
+		if removeFrom(h.byRoom, room, c) {
+			changed = append(changed, room)
+		}
 	}
+	return changed
 }
 
-func (h *Hub) follow(room string, c *client) {
-	if addTo(h.byRoom, room, c) {
-		h.broker.Follow(room)
-	}
+// The payloads: {"type","record","cursor"} on room topics and PocketBase's
+// {"action","record"} plus "cursor" on stock subscriptions. The cursor is
+// the event log's position after the event; typing has none.
+type topicPayload struct {
+	Type   string          `json:"type"`
+	Record json.RawMessage `json:"record"`
+	Cursor string          `json:"cursor,omitempty"`
 }
 
-func (h *Hub) unfollow(room string, c *client) {
-	if removeFrom(h.byRoom, room, c) {
-		h.broker.Unfollow(room)
-	}
+type stockPayload struct {
+	Action string          `json:"action"`
+	Record json.RawMessage `json:"record"`
+	Cursor string          `json:"cursor,omitempty"`
 }
 
 // Deliver hands an event to this node's interested clients. It only queues:
 // it never waits for a client.
 func (h *Hub) Deliver(ev chat.Event) {
+	var changed []string
+	var joiners []*client
 	h.mu.Lock()
-	defer h.mu.Unlock()
+
+	if ev.Type == chat.EventAuthRevoked {
+		for _, user := range ev.Users {
+			h.removals.add(user, "")
+			for c := range h.byUser[user] {
+				changed = append(changed, h.drop(c, "token revoked")...)
+			}
+		}
+		h.mu.Unlock()
+		h.reconcile(changed)
+		return
+	}
 
 	// A joining member hears their own arrival; a leaving one hears their departure.
 	if ev.Type == chat.EventMemberJoined {
 		for c := range h.byUser[ev.Member] {
 			if len(c.stock) > 0 {
 				c.rooms[ev.Room] = struct{}{}
-				h.follow(ev.Room, c)
+				addTo(h.byRoom, ev.Room, c)
+				joiners = append(joiners, c)
 			}
 		}
 	}
@@ -191,22 +293,34 @@ func (h *Hub) Deliver(ev chat.Event) {
 		if ev.Except != "" && c.user == ev.Except {
 			return
 		}
+		var out []queued
 		if ev.Type != "" {
 			for _, name := range c.topics[ev.Room] {
 				if topicMsg == nil {
-					topicMsg = mustJSON(map[string]any{"type": ev.Type, "record": ev.Record})
+					topicMsg = mustJSON(topicPayload{Type: ev.Type, Record: ev.Record, Cursor: ev.Cursor})
 				}
-				c.enqueue(subscriptions.Message{Name: name, Data: topicMsg}, h.logger)
+				out = append(out, queued{Message: subscriptions.Message{Name: name, Data: topicMsg}})
 			}
 		}
 		if ev.Collection != "" {
 			for _, s := range c.stock[ev.Collection] {
-				if s.recordID == "*" || s.recordID == ev.RecordID {
-					if stockMsg == nil {
-						stockMsg = mustJSON(map[string]any{"action": ev.Action, "record": ev.Record})
-					}
-					c.enqueue(subscriptions.Message{Name: s.name, Data: stockMsg}, h.logger)
+				if s.recordID != "*" && s.recordID != ev.RecordID {
+					continue
 				}
+				if s.options != nil {
+					out = append(out, s.options.queue(c.pb, s.name, ev))
+					continue
+				}
+				if stockMsg == nil {
+					stockMsg = mustJSON(stockPayload{Action: ev.Action, Record: ev.Record, Cursor: ev.Cursor})
+				}
+				out = append(out, queued{Message: subscriptions.Message{Name: s.name, Data: stockMsg}})
+			}
+		}
+		for _, msg := range out {
+			if !c.push(msg) {
+				changed = append(changed, h.drop(c, "too slow: its outbox is full")...)
+				return
 			}
 		}
 	}
@@ -224,72 +338,56 @@ func (h *Hub) Deliver(ev chat.Event) {
 
 	switch ev.Type {
 	case chat.EventMemberLeft:
+		h.removals.add(ev.Member, ev.Room)
 		for c := range h.byUser[ev.Member] {
-			h.leave(c, ev.Room)
+			changed = append(changed, h.leave(c, ev.Room)...)
 		}
 	case chat.EventRoomDeleted:
+		h.removals.add("", ev.Room)
 		for c := range h.byRoom[ev.Room] {
-			h.leave(c, ev.Room)
+			changed = append(changed, h.leave(c, ev.Room)...)
 		}
 	}
+	h.mu.Unlock()
+
+	if len(joiners) > 0 {
+		h.catchUp(ev.Room, joiners)
+	}
+	h.reconcile(changed)
 }
 
-// leave ends a client's delivery from a room, room topic included.
-func (h *Hub) leave(c *client, room string) {
+// leave ends a client's delivery from a room, room topic included (h.mu held).
+func (h *Hub) leave(c *client, room string) []string {
 	delete(c.rooms, room)
 	delete(c.topics, room)
-	h.unfollow(room, c)
+	if removeFrom(h.byRoom, room, c) {
+		return []string{room}
+	}
+	return nil
 }
 
-func (c *client) enqueue(msg subscriptions.Message, logger *slog.Logger) {
-	c.queueMu.Lock()
-	if len(c.queue) >= outboxSize {
-		c.queueMu.Unlock()
-		logger.Warn("pbchat realtime: client too slow, event dropped", slog.String("clientId", c.pb.Id()), slog.String("event", msg.Name))
-		return
-	}
-	c.queue = append(c.queue, msg)
-	start := !c.pumping
-	c.pumping = true
-	c.queueMu.Unlock()
-	if start {
-		go c.pump()
-	}
-}
-
-// pump hands queued messages to PocketBase's client one at a time, so each
-// client gets its events in order and no publisher waits for a slow one.
-// It ends when the queue is empty (the next enqueue starts another) or the
-// client is gone.
-func (c *client) pump() {
-	for {
-		c.queueMu.Lock()
-		if len(c.queue) == 0 || c.gone() {
-			c.queue, c.pumping = nil, false
-			c.queueMu.Unlock()
-			return
+// Lost disconnects the clients that may have missed events of room (all
+// clients when room is ""): they reconnect and resynchronise.
+func (h *Hub) Lost(room string) {
+	var changed []string
+	h.mu.Lock()
+	if room == "" {
+		for _, c := range h.clients {
+			changed = append(changed, h.drop(c, "events may have been lost")...)
 		}
-		msg := c.queue[0]
-		c.queue[0] = subscriptions.Message{}
-		c.queue = c.queue[1:]
-		c.queueMu.Unlock()
-		c.pb.Send(msg)
+	} else {
+		for c := range h.byRoom[room] {
+			changed = append(changed, h.drop(c, "events of a room may have been lost")...)
+		}
 	}
-}
-
-func (c *client) gone() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return c.pb.IsDiscarded()
-	}
+	h.mu.Unlock()
+	h.reconcile(changed)
 }
 
 func mustJSON(v any) []byte {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		panic(err) // a map of a string and raw JSON always marshals
+		panic(err) // strings and raw JSON always marshal
 	}
 	return raw
 }
@@ -320,7 +418,7 @@ func removeFrom(index map[string]map[*client]struct{}, key string, c *client) (l
 	return false
 }
 
-// Publish sends an event through the broker, to every node following its room.
+// Publish sends an event through the broker, to every hub that needs it.
 func (h *Hub) Publish(event chat.Event) error {
 	return h.broker.Publish(event)
 }

@@ -8,128 +8,210 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/pocketbase/pocketbase/tools/security"
 
 	"github.com/pbchat/pbchat/internal/chat"
 )
 
-// NATSBroker carries events between nodes over NATS: one subject per room
-// ("<prefix>.room.<id>"), which a node subscribes to only while it holds a
-// client interested in the room, and one for events addressed to users
-// ("<prefix>.users"), which every node subscribes to.
-type NATSBroker struct {
-	conn   *nats.Conn
-	prefix string
-	logger *slog.Logger
+// Over NATS, the writer publishes every event once, numbered (origin, seq):
+//
+//   - "<prefix>.room.<id>": a room's events, which a realtime node subscribes
+//     to only while it holds a client interested in the room;
+//   - "<prefix>.users": what every node must see: events addressed to users
+//     (a new room, an upload, a revocation) and the events that change who
+//     follows a room (member.*, room.deleted), so that a node learns of a
+//     membership whatever rooms it follows;
+//   - "<prefix>.replay": the writer answers a node that has just started
+//     following a room because of a membership event with the room's events
+//     published after it, which the new subscription could have missed;
+//   - "<prefix>.subscribe": a node asks the others for the one holding a client.
+//
+// The writer delivers to its own clients in process, as without NATS: an
+// outage of the bus costs its clients nothing.
 
-	mu      sync.Mutex
-	deliver func(chat.Event)
-	rooms   map[string]*nats.Subscription
-	users   *nats.Subscription
+// replayWindow is how many of the last published events the writer keeps for
+// catch-up requests: a node whose request comes later gets a refusal and
+// has the clients concerned resynchronise.
+const replayWindow = 4096
+
+// maxReplayBytes bounds a catch-up answer (NATS' default payload limit is 1 MB).
+const maxReplayBytes = 512 << 10
+
+type subjects struct{ prefix string }
+
+func (s subjects) room(id string) string { return s.prefix + ".room." + id }
+func (s subjects) users() string         { return s.prefix + ".users" }
+func (s subjects) replay() string        { return s.prefix + ".replay" }
+func (s subjects) subscribe() string     { return s.prefix + ".subscribe" }
+
+// of is the subject an event is published on.
+func (s subjects) of(event chat.Event) string {
+	if len(event.Users) > 0 || event.Member != "" || event.Type == chat.EventRoomDeleted || event.Room == "" {
+		return s.users()
+	}
+	return s.room(event.Room)
 }
 
-// ConnectNATS connects to NATS. The connection retries and reconnects by
-// itself forever; while NATS is away, publishes are buffered by the client
-// (and dropped past its buffer), never failing the write that produced them.
+// envelope is an event as it travels over NATS: numbered by the writer that
+// published it (origin: one per writer process), in publishing order.
+type envelope struct {
+	Origin string `json:"origin"`
+	Seq    uint64 `json:"seq"`
+	chat.Event
+}
+
+type replayRequest struct {
+	Origin string `json:"origin"`
+	Room   string `json:"room"`
+	After  uint64 `json:"after"`
+}
+
+// replayAnswer holds the room's events after the request's, oldest first;
+// Complete is false when the writer can no longer tell them all.
+type replayAnswer struct {
+	Complete bool              `json:"complete"`
+	Events   []json.RawMessage `json:"events,omitempty"`
+}
+
+// NATSBroker is the writer's broker with NATS: it delivers every event to
+// this process's clients directly and publishes it for the realtime nodes.
+type NATSBroker struct {
+	conn     *nats.Conn
+	subjects subjects
+	logger   *slog.Logger
+	local    LocalBroker
+	origin   string
+	replay   *nats.Subscription
+
+	mu   sync.Mutex
+	seq  uint64
+	ring [replayWindow]published // the last events published, by seq % replayWindow
+}
+
+type published struct {
+	seq  uint64
+	room string
+	data []byte
+}
+
+// ConnectNATS connects the writer to NATS. The connection retries and
+// reconnects by itself forever; while NATS is away, publishes are buffered
+// by the client (and dropped past its buffer), never failing the write that
+// produced them.
 func ConnectNATS(config chat.NATSConfig, name string, logger *slog.Logger) (*NATSBroker, error) {
-	conn, err := nats.Connect(config.URL,
+	conn, err := connectNATS(config, name, logger)
+	if err != nil {
+		return nil, err
+	}
+	b := &NATSBroker{conn: conn, subjects: subjects{config.Prefix()}, logger: logger, origin: security.RandomString(12)}
+	if b.replay, err = conn.Subscribe(b.subjects.replay(), b.answerReplay); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("pbchat: NATS subscribe %s: %w", b.subjects.replay(), err)
+	}
+	return b, nil
+}
+
+// connectNATS opens a connection that logs its outages; more options (a
+// node's loss handlers) come from extra.
+func connectNATS(config chat.NATSConfig, name string, logger *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	options := append([]nats.Option{
 		nats.Name(name),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			logger.Warn("pbchat: NATS disconnected", slog.Any("error", err))
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			logger.Info("pbchat: NATS reconnected", slog.String("url", c.ConnectedUrl()))
 		}),
-	)
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			logger.Warn("pbchat: NATS", slog.String("subject", subject), slog.Any("error", err))
+		}),
+	}, extra...)
+	conn, err := nats.Connect(config.URL, options...)
 	if err != nil {
 		return nil, fmt.Errorf("pbchat: connect to NATS %s: %w", config.URL, err)
 	}
-	return &NATSBroker{conn: conn, prefix: config.Prefix(), logger: logger, rooms: map[string]*nats.Subscription{}}, nil
+	return conn, nil
 }
 
-func (b *NATSBroker) roomSubject(room string) string { return b.prefix + ".room." + room }
-func (b *NATSBroker) usersSubject() string           { return b.prefix + ".users" }
-
-// Publish sends the event once, to its room's subject (or the users subject).
+// Publish delivers the event to this process's clients and sends it once,
+// to its room's subject or to the one every node receives.
 func (b *NATSBroker) Publish(event chat.Event) error {
+	_ = b.local.Publish(event)
 	data, err := json.Marshal(event)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	subject := b.roomSubject(event.Room)
-	if len(event.Users) > 0 {
-		subject = b.usersSubject()
-	}
+	subject := b.subjects.of(event)
+
+	// Numbering and sending under one lock: nodes see seq grow.
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data = b.stamp(event.Room, data)
 	if err := b.conn.Publish(subject, data); err != nil {
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}
 	return nil
 }
 
-func (b *NATSBroker) Listen(deliver func(chat.Event)) {
+// stamp numbers an encoded event, keeps it for catch-up and returns its
+// envelope (b.mu held).
+func (b *NATSBroker) stamp(room string, event []byte) []byte {
+	b.seq++
+	// {"origin":…,"seq":…, and the event's own fields (it always has "record").
+	head := fmt.Appendf(make([]byte, 0, len(event)+48), `{"origin":%q,"seq":%d,`, b.origin, b.seq)
+	data := append(head, event[1:]...)
+	b.ring[b.seq%replayWindow] = published{seq: b.seq, room: room, data: data}
+	return data
+}
+
+// Listen sets where this process's events arrive.
+func (b *NATSBroker) Listen(listener Listener) { b.local.Listen(listener) }
+
+// Follow has nothing to do: the writer delivers every event in process.
+func (b *NATSBroker) Follow(string, bool) error { return nil }
+func (b *NATSBroker) Unfollow(string)           {}
+
+// answerReplay answers a node's catch-up request from the last events published.
+func (b *NATSBroker) answerReplay(msg *nats.Msg) {
+	var req replayRequest
+	if err := json.Unmarshal(msg.Data, &req); err != nil || msg.Reply == "" {
+		return
+	}
+	data, _ := json.Marshal(b.replayFor(req))
+	if err := msg.Respond(data); err != nil {
+		b.logger.Warn("pbchat: NATS catch-up answer", slog.String("room", req.Room), slog.Any("error", err))
+	}
+}
+
+// replayFor returns the room's events published after req.After, if the
+// ring still holds them all.
+func (b *NATSBroker) replayFor(req replayRequest) replayAnswer {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.deliver = deliver
-	if b.users == nil {
-		sub, err := b.conn.Subscribe(b.usersSubject(), b.handle)
-		if err != nil {
-			b.logger.Error("pbchat: NATS subscribe", slog.String("subject", b.usersSubject()), slog.Any("error", err))
-			return
+	// The ring holds seq (b.seq-replayWindow, b.seq]: all of (After, b.seq] when After is inside.
+	if req.Origin != b.origin || req.After > b.seq || b.seq-req.After > replayWindow {
+		return replayAnswer{}
+	}
+	answer := replayAnswer{Complete: true}
+	size := 0
+	for seq := req.After + 1; seq <= b.seq; seq++ {
+		if p := b.ring[seq%replayWindow]; p.room == req.Room {
+			answer.Events = append(answer.Events, p.data)
+			size += len(p.data)
 		}
-		b.users = sub
 	}
+	if size > maxReplayBytes {
+		return replayAnswer{}
+	}
+	return answer
 }
-
-func (b *NATSBroker) Follow(room string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.rooms[room]; ok {
-		return
-	}
-	sub, err := b.conn.Subscribe(b.roomSubject(room), b.handle)
-	if err != nil {
-		b.logger.Error("pbchat: NATS subscribe", slog.String("room", room), slog.Any("error", err))
-		return
-	}
-	b.rooms[room] = sub
-}
-
-func (b *NATSBroker) Unfollow(room string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if sub, ok := b.rooms[room]; ok {
-		delete(b.rooms, room)
-		if err := sub.Unsubscribe(); err != nil {
-			b.logger.Warn("pbchat: NATS unsubscribe", slog.String("room", room), slog.Any("error", err))
-		}
-	}
-}
-
-// Following reports how many room subjects this node subscribes to.
-func (b *NATSBroker) Following() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.rooms)
-}
-
-func (b *NATSBroker) handle(msg *nats.Msg) {
-	var event chat.Event
-	if err := json.Unmarshal(msg.Data, &event); err != nil {
-		b.logger.Warn("pbchat: undecodable NATS event", slog.String("subject", msg.Subject), slog.Any("error", err))
-		return
-	}
-	b.mu.Lock()
-	deliver := b.deliver
-	b.mu.Unlock()
-	if deliver != nil {
-		deliver(event)
-	}
-}
-
-// Conn is the NATS connection, for request/reply between nodes.
-func (b *NATSBroker) Conn() *nats.Conn { return b.conn }
 
 // Close drains the connection.
 func (b *NATSBroker) Close() {

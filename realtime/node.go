@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,9 +12,23 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
 )
+
+// NodeBroker is what a realtime node needs of the bus: the hub's Broker, a
+// way to reach the node that holds a client, and the connection's state.
+// *NATSNodeBroker is the one pbchat uses.
+type NodeBroker interface {
+	Broker
+	// Ask sends a request to whichever node answers it (see Answer) and
+	// returns the reply.
+	Ask(request []byte, timeout time.Duration) ([]byte, error)
+	// Answer serves Ask: handle answers the requests that are this node's
+	// (ok) and ignores the others. stop ends it.
+	Answer(handle func(request []byte) (reply []byte, ok bool)) (stop func(), err error)
+	// State reports whether the bus is connected, and its state in a word.
+	State() (connected bool, state string)
+}
 
 // NodeConfig configures a realtime node: a process that holds clients'
 // realtime connections and no database.
@@ -21,22 +36,28 @@ type NodeConfig struct {
 	// Writer is the base URL of the pbchat app that owns the database
 	// (http://127.0.0.1:8090): it authorises every subscription.
 	Writer string
-	// Broker joins the node to the writer (a *NATSBroker in production).
-	Broker *NATSBroker
+	// Broker joins the node to the writer (ConnectNATSNode).
+	Broker NodeBroker
 	// IdleTimeout closes a connection that got nothing for this long (the
 	// SDKs reconnect by themselves). Default 5 minutes, as PocketBase.
 	IdleTimeout time.Duration
+	// MaxLifetime closes every connection at this age, as PocketBase does,
+	// so that none holds resources (or a subscription) for ever. Default 30 minutes.
+	MaxLifetime time.Duration
 	Logger      *slog.Logger
 	HTTPClient  *http.Client
 }
 
+// forwardTimeout bounds the wait for the node holding a client.
+const forwardTimeout = 2 * time.Second
+
 // Node serves PocketBase's realtime protocol (GET and POST /api/realtime)
 // for room topics and the chat collections, with events arriving over NATS.
 type Node struct {
-	config  NodeConfig
-	hub     *Hub
-	clients *subscriptions.Broker
-	forward *nats.Subscription
+	config      NodeConfig
+	hub         *Hub
+	clients     *subscriptions.Broker
+	stopAnswers func()
 }
 
 // subscribeRequest is PocketBase's POST /api/realtime body, plus the
@@ -52,10 +73,16 @@ type forwardedAnswer struct {
 	Body   json.RawMessage `json:"body,omitempty"`
 }
 
-// NewNode starts a realtime node on broker.
+// NewNode starts a realtime node on config.Broker.
 func NewNode(config NodeConfig) (*Node, error) {
+	if config.Broker == nil {
+		return nil, errors.New("pbchat realtime node: no broker")
+	}
 	if config.IdleTimeout == 0 {
 		config.IdleTimeout = 5 * time.Minute
+	}
+	if config.MaxLifetime == 0 {
+		config.MaxLifetime = 30 * time.Minute
 	}
 	if config.Logger == nil {
 		config.Logger = slog.Default()
@@ -69,43 +96,48 @@ func NewNode(config NodeConfig) (*Node, error) {
 	// A subscribe request may reach any node behind a load balancer: the
 	// node that does not hold the client asks the others, and the one that
 	// does answers.
-	sub, err := config.Broker.Conn().Subscribe(config.Broker.prefix+".subscribe", func(msg *nats.Msg) {
+	stop, err := config.Broker.Answer(func(request []byte) ([]byte, bool) {
 		var req subscribeRequest
-		if json.Unmarshal(msg.Data, &req) != nil {
-			return
+		if json.Unmarshal(request, &req) != nil {
+			return nil, false
 		}
 		if _, err := n.clients.ClientById(req.ClientID); err != nil {
-			return // not ours
+			return nil, false // not ours
 		}
 		status, body := n.subscribe(req)
 		answer, _ := json.Marshal(forwardedAnswer{Status: status, Body: body})
-		_ = msg.Respond(answer)
+		return answer, true
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pbchat realtime node: %w", err)
 	}
-	n.forward = sub
+	n.stopAnswers = stop
 	return n, nil
 }
 
-// Hub is the node's hub.
-func (n *Node) Hub() *Hub { return n.hub }
-
-// Clients reports how many connections the node holds.
-func (n *Node) Clients() int { return n.clients.TotalClients() }
-
 // Close stops answering forwarded requests.
-func (n *Node) Close() { _ = n.forward.Unsubscribe() }
+func (n *Node) Close() { n.stopAnswers() }
 
 // Handler serves /api/realtime and /api/health.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/realtime", n.connect)
 	mux.HandleFunc("POST /api/realtime", n.postSubscriptions)
-	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"code": 200, "message": "Realtime node is healthy.", "data": map[string]any{}})
-	})
+	mux.HandleFunc("GET /api/health", n.health)
 	return cors(mux)
+}
+
+// health answers 200 while the node receives events, 503 while NATS is
+// away (its clients' subscriptions deliver nothing meanwhile); data.nats is
+// the connection's state ("connected", "reconnecting", …).
+func (n *Node) health(w http.ResponseWriter, _ *http.Request) {
+	connected, state := n.config.Broker.State()
+	data := map[string]any{"nats": state}
+	if !connected {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": http.StatusServiceUnavailable, "message": "Realtime node is not connected to NATS.", "data": data})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"code": http.StatusOK, "message": "Realtime node is healthy.", "data": data})
 }
 
 func (n *Node) connect(w http.ResponseWriter, r *http.Request) {
@@ -119,8 +151,10 @@ func (n *Node) connect(w http.ResponseWriter, r *http.Request) {
 	client := NewClient()
 	n.clients.Register(client)
 	defer func() {
-		n.hub.remove(client.Id())
+		// Unregister discards the client first: a subscribe request still in
+		// flight can no longer register it with the hub.
 		n.clients.Unregister(client.Id())
+		n.hub.remove(client)
 	}()
 
 	flusher, _ := w.(http.Flusher)
@@ -138,15 +172,19 @@ func (n *Node) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	idle := time.NewTimer(n.config.IdleTimeout)
 	defer idle.Stop()
+	lifetime := time.NewTimer(n.config.MaxLifetime)
+	defer lifetime.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-idle.C:
 			return
+		case <-lifetime.C:
+			return
 		case msg, ok := <-client.Channel():
 			if !ok || write(msg) != nil {
-				return
+				return // discarded (too slow, revoked, events lost) or gone
 			}
 			idle.Reset(n.config.IdleTimeout)
 		}
@@ -174,13 +212,13 @@ func (n *Node) postSubscriptions(w http.ResponseWriter, r *http.Request) {
 // forwardSubscribe hands a request for a client held elsewhere to its node.
 func (n *Node) forwardSubscribe(w http.ResponseWriter, req subscribeRequest) {
 	data, _ := json.Marshal(req)
-	reply, err := n.config.Broker.Conn().Request(n.config.Broker.prefix+".subscribe", data, time.Second)
+	reply, err := n.config.Broker.Ask(data, forwardTimeout)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "Missing or invalid client id.")
 		return
 	}
 	var answer forwardedAnswer
-	if json.Unmarshal(reply.Data, &answer) != nil {
+	if json.Unmarshal(reply, &answer) != nil {
 		writeError(w, http.StatusBadGateway, "Invalid answer from the realtime node holding the client.")
 		return
 	}
@@ -196,19 +234,32 @@ func (n *Node) subscribe(req subscribeRequest) (int, []byte) {
 	if err != nil {
 		return http.StatusNotFound, errorBody(http.StatusNotFound, "Missing or invalid client id.")
 	}
-	plan, status, body := n.authorize(req)
-	if status != http.StatusOK {
-		return status, body
+	for attempt := 0; ; attempt++ {
+		// Removals this node hears of from here on are checked at install:
+		// the writer reads the memberships after this point.
+		since := n.hub.ticket()
+		plan, status, body := n.authorize(req)
+		if status != http.StatusOK {
+			return status, body
+		}
+		// As PocketBase: a connection may go from guest to user, never change user.
+		if previous, _ := client.Get("pbchat.user").(string); previous != "" && previous != plan.User {
+			return http.StatusForbidden, errorBody(http.StatusForbidden, "The current and the previous request authorization don't match.")
+		}
+		client.Set("pbchat.user", plan.User)
+		// What only PocketBase can serve (other collections, superusers) needs the
+		// writer's own realtime endpoint: a node serves chat topics and collections
+		// (the writer refuses options, which need its database).
+		switch err := n.hub.install(client, plan, since); {
+		case err == nil:
+			// Installed and followed: what is published from now on arrives.
+			return http.StatusNoContent, nil
+		case errors.Is(err, errClientGone):
+			return http.StatusNotFound, errorBody(http.StatusNotFound, "Missing or invalid client id.")
+		case attempt == 2:
+			return http.StatusServiceUnavailable, errorBody(http.StatusServiceUnavailable, "Memberships kept changing; try again.")
+		}
 	}
-	// As PocketBase: a connection may go from guest to user, never change user.
-	if previous, _ := client.Get("pbchat.user").(string); previous != "" && previous != plan.User {
-		return http.StatusForbidden, errorBody(http.StatusForbidden, "The current and the previous request authorization don't match.")
-	}
-	client.Set("pbchat.user", plan.User)
-	// What only PocketBase can serve (other collections, filters) needs the
-	// writer's own realtime endpoint: a node serves chat topics and collections.
-	n.hub.set(client, plan.User, plan.Topics, plan.stockSubs(), plan.Rooms)
-	return http.StatusNoContent, nil
 }
 
 func (n *Node) authorize(req subscribeRequest) (Plan, int, []byte) {

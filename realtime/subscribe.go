@@ -2,7 +2,9 @@ package realtime
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,11 +20,6 @@ import (
 	"github.com/pbchat/pbchat/internal/chat"
 )
 
-// chatCollections are the collections whose stock subscriptions the hub serves.
-var chatCollections = []string{
-	"chat_rooms", "chat_room_users", "chat_messages", "chat_media", "chat_message_media", "chat_message_reactions",
-}
-
 // AuthorizePath is the writer's route that realtime nodes ask to authorise
 // a client's subscriptions (the node holds no database).
 const AuthorizePath = "/api/chat/realtime/authorize"
@@ -32,15 +29,25 @@ const AuthorizePath = "/api/chat/realtime/authorize"
 // clients when they disconnect, and answers realtime nodes' authorisations.
 func (h *Hub) Bind(app core.App, settings chat.Settings) {
 	h.bindQuietBroadcasts(app)
+	h.bindRevocations(app, settings)
 	app.OnRealtimeSubscribeRequest().BindFunc(func(e *core.RealtimeSubscribeRequestEvent) error {
-		plan, err := planSubscriptions(e.RequestEvent, settings, e.Subscriptions)
+		subs, since := e.Subscriptions, h.ticket()
+		plan, err := planSubscriptions(e.RequestEvent, settings, subs)
 		if err != nil {
 			return err
 		}
-		h.set(e.Client, plan.User, plan.Topics, plan.stockSubs(), plan.Rooms)
-		h.setPocketBaseServed(e.Client.Id(), plan.pocketBaseServed)
 		e.Subscriptions = plan.Rest
-		return e.Next()
+		if plan.pocketBaseServed {
+			// Before PocketBase subscribes the client: no broadcast may skip it.
+			h.setPocketBaseServed(e.Client, true)
+		}
+		// PocketBase answers here (the answer leaves when this hook returns).
+		if err := e.Next(); err != nil {
+			return err
+		}
+		h.setPocketBaseServed(e.Client, plan.pocketBaseServed)
+		h.installOnWriter(e, settings, subs, plan, since)
+		return nil
 	})
 	app.OnRealtimeConnectRequest().BindFunc(func(e *core.RealtimeConnectRequestEvent) error {
 		if stock, isDefault := e.Client.(*subscriptions.DefaultClient); isDefault {
@@ -48,7 +55,8 @@ func (h *Hub) Bind(app core.App, settings chat.Settings) {
 			client.Set(apis.RealtimeClientIPKey, stock.Get(apis.RealtimeClientIPKey))
 			e.Client = client
 		}
-		defer h.remove(e.Client.Id())
+		// PocketBase discards the client when its connection ends, before this runs.
+		defer h.remove(e.Client)
 		return e.Next()
 	})
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
@@ -59,6 +67,9 @@ func (h *Hub) Bind(app core.App, settings chat.Settings) {
 			if err := e.BindBody(&body); err != nil {
 				return e.BadRequestError("Invalid body.", err)
 			}
+			if err := refuseNodeOptions(e.App, body.Subscriptions); err != nil {
+				return err // a node has no database to evaluate them with
+			}
 			plan, err := planSubscriptions(e, settings, body.Subscriptions)
 			if err != nil {
 				return err
@@ -67,6 +78,26 @@ func (h *Hub) Bind(app core.App, settings chat.Settings) {
 		}).Unbind(apis.DefaultRateLimitMiddlewareId) // every node's requests come from its one address
 		return se.Next()
 	})
+}
+
+// installOnWriter installs a plan once PocketBase has accepted the request.
+// In the rare case that more removals than the hub remembers came while the
+// plan was computed it is computed again; when that fails (a room topic the
+// user lost meanwhile) the connection is closed: the SDK reconnects and
+// resubscribes, and gets the refusal.
+func (h *Hub) installOnWriter(e *core.RealtimeSubscribeRequestEvent, settings chat.Settings, subs []string, plan Plan, since ticket) {
+	for attempt := 0; ; attempt++ {
+		err := h.install(e.Client, plan, since)
+		if !errors.Is(err, errPlanStale) {
+			return // installed, or the client is gone: nothing left to serve
+		}
+		since = h.ticket()
+		if plan, err = planSubscriptions(e.RequestEvent, settings, subs); err != nil || attempt == 2 {
+			h.logger.Warn("pbchat realtime: subscriptions changed while planned, disconnecting", slog.String("clientId", e.Client.Id()), slog.Any("error", err))
+			e.Client.Discard()
+			return
+		}
+	}
 }
 
 // Plan is how a client's subscriptions are served: room topics and chat
@@ -86,21 +117,24 @@ type Plan struct {
 type StockSub struct {
 	Name     string `json:"name"`
 	RecordID string `json:"recordId"`
+
+	options *subOptions // writer only: nodes refuse options
 }
 
 func (p Plan) stockSubs() map[string][]stockSub {
 	out := make(map[string][]stockSub, len(p.Stock))
 	for collection, subs := range p.Stock {
 		for _, s := range subs {
-			out[collection] = append(out[collection], stockSub{name: s.Name, recordID: s.RecordID})
+			out[collection] = append(out[collection], stockSub{name: s.Name, recordID: s.RecordID, options: s.options})
 		}
 	}
 	return out
 }
 
 // planSubscriptions sorts a subscribe request: room topics need membership
-// (403 otherwise), chat collections without filter/expand/fields options are
-// served by the hub (only to chat users), everything else stays PocketBase's.
+// (403 otherwise), chat collections are served by the hub (only to chat
+// users, options included: options.go), superusers' and everything else
+// stays PocketBase's.
 func planSubscriptions(e *core.RequestEvent, settings chat.Settings, subs []string) (Plan, error) {
 	plan := Plan{Topics: map[string][]string{}, Stock: map[string][]StockSub{}, Rest: make([]string, 0, len(subs))}
 	if e.Auth != nil && e.Auth.Collection().Name == settings.UsersCollection {
@@ -113,13 +147,20 @@ func planSubscriptions(e *core.RequestEvent, settings chat.Settings, subs []stri
 			continue
 		}
 		collection, recordID := chatCollection(e.App, topic)
-		if collection == "" || e.HasSuperuserAuth() || options.custom() {
+		if collection == "" || e.HasSuperuserAuth() {
 			plan.Rest = append(plan.Rest, sub)
 			plan.pocketBaseServed = plan.pocketBaseServed || collection != ""
 			continue
 		}
-		if plan.User != "" { // a guest could never see a chat record: nothing to deliver
-			plan.Stock[collection] = append(plan.Stock[collection], StockSub{Name: sub, RecordID: recordID})
+		if plan.User != "" { // a guest could never see a chat record, whatever the options: nothing to deliver
+			stock := StockSub{Name: sub, RecordID: recordID}
+			if options.custom() {
+				var err error
+				if stock.options, err = stockOptions(e, collection, sub); err != nil {
+					return plan, err
+				}
+			}
+			plan.Stock[collection] = append(plan.Stock[collection], stock)
 		}
 	}
 
@@ -160,10 +201,10 @@ func chatCollection(app core.App, topic string) (name, recordID string) {
 	} else if recordID == "" {
 		return "", ""
 	}
-	if slices.Contains(chatCollections, prefix) {
+	if chat.IsCollection(prefix) {
 		return prefix, recordID
 	}
-	if c, err := app.FindCachedCollectionByNameOrId(prefix); err == nil && slices.Contains(chatCollections, c.Name) {
+	if c, err := app.FindCachedCollectionByNameOrId(prefix); err == nil && chat.IsCollection(c.Name) {
 		return c.Name, recordID
 	}
 	return "", ""
@@ -171,7 +212,7 @@ func chatCollection(app core.App, topic string) (name, recordID string) {
 
 // memberRooms returns which of rooms (all when none given) the user is a member of.
 func memberRooms(app core.App, userID string, rooms ...any) ([]string, error) {
-	q := app.DB().Select("room").From("chat_room_users").Where(dbx.HashExp{"user": userID})
+	q := app.DB().Select("room").From(chat.CollectionRoomUsers).Where(dbx.HashExp{"user": userID})
 	if len(rooms) > 0 {
 		q.AndWhere(dbx.In("room", rooms...))
 	}
@@ -188,8 +229,8 @@ type subscriptionOptions struct {
 	malformed bool
 }
 
-// custom reports options that change what a stock subscription returns;
-// malformed ones are left to PocketBase, which ignores them its own way.
+// custom reports options that may change what a stock subscription returns
+// (malformed ones too: stockOptions then parses them as PocketBase does).
 func (o subscriptionOptions) custom() bool {
 	if o.malformed {
 		return true

@@ -52,3 +52,8 @@ type Event struct {
 // Publisher hands an event to the realtime fan-out after its transaction has
 // committed. It must not block on delivery.
 type Publisher func(Event)
+
+// EventAuthRevoked, addressed to Users, ends those users' realtime delivery
+// on every node (a changed token key, a deleted user). It is acted on by the
+// realtime hubs and delivered to no client.
+const EventAuthRevoked = "auth.revoked"

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
@@ -233,8 +234,9 @@ func FuzzCheckPermissionChange(f *testing.F) {
 }
 
 // FuzzValidateMessageText checks ValidateMessageText against the rule stated
-// directly: valid UTF-8, at most maxLength runes, and non-blank text or at
-// least one attachment.
+// directly: valid UTF-8, at most maxLength runes, and visible text (a
+// character that is not whitespace, control, format, variation selector,
+// default-ignorable or a blank glyph) or at least one attachment.
 func FuzzValidateMessageText(f *testing.F) {
 	f.Add("hello", uint8(0), 4000)
 	f.Add("", uint8(0), 4000)
@@ -243,18 +245,43 @@ func FuzzValidateMessageText(f *testing.F) {
 	f.Add("日本語", uint8(0), 3)
 	f.Add("日本語!", uint8(0), 3)
 	f.Add("\xff", uint8(2), 10)
+	f.Add("\u200b", uint8(0), 4000)
+	f.Add("\x00", uint8(0), 4000)
+	f.Add("\u200c\u200d\u2060\ufeff", uint8(0), 4000)
+	f.Add("\u2764\ufe0f", uint8(0), 4000)
+	f.Add("\u3164\u2800", uint8(0), 4000)
+	seen := func(r rune) bool {
+		if unicode.IsSpace(r) || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
+			return false
+		}
+		return r != '\u2800' && r != '\U0001D159' && (unicode.IsGraphic(r) || unicode.Is(unicode.Co, r))
+	}
 	f.Fuzz(func(t *testing.T, text string, attachments uint8, maxLength int) {
 		err := ValidateMessageText(text, int(attachments), maxLength)
 		n := utf8.RuneCountInString(text)
-		want := utf8.ValidString(text) && n <= maxLength && (attachments > 0 || strings.TrimSpace(text) != "")
+		visible := strings.IndexFunc(text, seen) >= 0
+		want := utf8.ValidString(text) && n <= maxLength && (attachments > 0 || visible)
 		if (err == nil) != want {
 			t.Fatalf("ValidateMessageText(%q [%d runes], %d, %d) = %v, want accepted=%v", text, n, attachments, maxLength, err, want)
+		}
+		if attachments == 0 && strings.TrimSpace(text) == "" && err == nil {
+			t.Fatalf("blank text %q accepted without attachments", text)
 		}
 		if err == nil && maxLength < int(^uint(0)>>1) {
 			// a longer limit never refuses what a shorter one accepts
 			if err := ValidateMessageText(text, int(attachments), maxLength+1); err != nil {
 				t.Fatalf("accepted at limit %d but refused at %d: %v", maxLength, maxLength+1, err)
 			}
+			// invisible characters around the text change nothing (given room for them)
+			if maxLength < int(^uint(0)>>1)-3 {
+				padded := "\u200b" + text + "\x00\ufeff"
+				if err := ValidateMessageText(padded, int(attachments), maxLength+3); err != nil {
+					t.Fatalf("accepted %q but refused it padded with invisibles: %v", text, err)
+				}
+			}
+		}
+		if utf8.ValidString(text) && HasVisibleText(text) != HasVisibleText("\u200d"+text+"\u2060") {
+			t.Fatalf("HasVisibleText(%q) changes with invisible padding", text)
 		}
 		const maxAttachments = 10
 		if err := ValidateAttachmentCount(int(attachments), maxAttachments); (err == nil) != (attachments <= maxAttachments) {

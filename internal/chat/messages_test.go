@@ -26,6 +26,32 @@ func TestValidateMessageText(t *testing.T) {
 		{"text surrounded by spaces", "  hi  ", 0, 4000, ""},
 		{"single emoji", "👍", 0, 4000, ""},
 
+		// invisible characters count as empty
+		{"zero-width space only", "\u200b", 0, 4000, "text or at least one attachment"},
+		{"zero-width joiners only", "\u200c\u200d", 0, 4000, "text or at least one attachment"},
+		{"word joiner and BOM only", "\u2060\ufeff", 0, 4000, "text or at least one attachment"},
+		{"NUL only", "\x00", 0, 4000, "text or at least one attachment"},
+		{"control characters only", "\x00\x07\x1b\x7f\u0085", 0, 4000, "text or at least one attachment"},
+		{"bidi marks only", "\u200e\u200f\u202e\u2066", 0, 4000, "text or at least one attachment"},
+		{"soft hyphen only", "\u00ad", 0, 4000, "text or at least one attachment"},
+		{"variation selector only", "\ufe0f", 0, 4000, "text or at least one attachment"},
+		{"Hangul fillers only", "\u3164\uffa0\u115f", 0, 4000, "text or at least one attachment"},
+		{"braille blank only", "\u2800", 0, 4000, "text or at least one attachment"},
+		{"combining grapheme joiner only", "\u034f", 0, 4000, "text or at least one attachment"},
+		{"tag characters only", "\U000e0041\U000e007f", 0, 4000, "text or at least one attachment"},
+		{"unassigned code point only", "\U000e0fff\u0378", 0, 4000, "text or at least one attachment"},
+		{"mixed invisibles and spaces", " \u200b\t\u00a0\ufeff\x00 ", 0, 4000, "text or at least one attachment"},
+		{"invisibles with attachment", "\u200b", 1, 4000, ""},
+		{"visible text among invisibles", "\u200bhi\u200b", 0, 4000, ""},
+		{"emoji with variation selector", "\u2764\ufe0f", 0, 4000, ""},
+		{"emoji ZWJ sequence", "👩\u200d💻", 0, 4000, ""},
+		{"replacement character is visible", "\ufffd", 0, 4000, ""},
+		{"combining mark is visible", "\u0301", 0, 4000, ""},
+		{"private use character is visible", "\ue000", 0, 4000, ""},
+		{"CJK", "字", 0, 4000, ""},
+		{"digit", "0", 0, 4000, ""},
+		{"punctuation", ".", 0, 4000, ""},
+
 		// length in characters (runes), not bytes
 		{"exact limit ascii", strings.Repeat("a", 4000), 0, 4000, ""},
 		{"limit+1 ascii", strings.Repeat("a", 4001), 0, 4000, "at most 4000"},
@@ -60,6 +86,32 @@ func TestValidateMessageText(t *testing.T) {
 				t.Errorf("error = %q, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestHasVisibleText(t *testing.T) {
+	tests := []struct {
+		text string
+		want bool
+	}{
+		{"", false},
+		{"a", true},
+		{" \n\t", false},
+		{"\u200b\u200c\u200d\u2060\ufeff", false},
+		{"\x00\x01", false},
+		{"\u200bx", true},
+		{"x\x00", true},
+		{"\xff", false},               // an invalid byte is no character
+		{"\xff\u200b", false},         // nor with invisibles
+		{"\xffa", true},               // a visible character among invalid bytes
+		{"\xef\xbf\xbd", true},        // U+FFFD written out is a glyph
+		{"\u180e", false},             // Mongolian vowel separator
+		{"\u3000\u2003\u00a0", false}, // wide, em and no-break spaces
+	}
+	for _, tt := range tests {
+		if got := HasVisibleText(tt.text); got != tt.want {
+			t.Errorf("HasVisibleText(%q) = %v, want %v", tt.text, got, tt.want)
+		}
 	}
 }
 

@@ -28,6 +28,7 @@ const (
 	DefaultMaxMediaSize      = 20 << 20
 	DefaultOrphanMediaTTL    = 24 * time.Hour
 	DefaultCustomReactionLen = 32
+	DefaultEventRetention    = 30 * 24 * time.Hour
 )
 
 // RoomDefaults is the permission pair a room type hands out.
@@ -70,7 +71,13 @@ type Settings struct {
 	// clean-up job. Default every 10 minutes: "*/10 * * * *".
 	OrphanMediaCleanupSchedule string
 
-	// RateLimits caps chat writes per user (per auth record, not per IP).
+	// EventRetention is how long the event log keeps a room change for
+	// GET /api/chat/sync. A client whose cursor is older gets "reset": true
+	// and reloads its rooms. Default 30 days.
+	EventRetention time.Duration
+
+	// RateLimits caps chat writes per user (per auth record, not per IP)
+	// and sign-ups, sign-ins, account e-mails and realtime connects per IP.
 	// Default: on, with the limits documented on RateLimits.
 	RateLimits RateLimits
 
@@ -101,7 +108,10 @@ func (s Settings) WithDefaults() (Settings, error) {
 	if out.OrphanMediaCleanupSchedule == "" {
 		out.OrphanMediaCleanupSchedule = "*/10 * * * *"
 	}
-	if out.MaxMessageLength < 0 || out.MaxAttachments < 0 || out.MaxMediaSize < 0 || out.OrphanMediaTTL < 0 {
+	if out.EventRetention == 0 {
+		out.EventRetention = DefaultEventRetention
+	}
+	if out.MaxMessageLength < 0 || out.MaxAttachments < 0 || out.MaxMediaSize < 0 || out.OrphanMediaTTL < 0 || out.EventRetention < 0 {
 		return out, fmt.Errorf("pbchat: limits must not be negative")
 	}
 

@@ -1,75 +1,25 @@
 // pbchat end to end through the official PocketBase JS SDK: a real server
-// (built from this repo, filled by `chat demo`), real users, real HTTP and SSE.
+// (built from this repo, filled by `chat demo`), real users, real HTTP and SSE,
+// in the topology PBCHAT_TOPOLOGY names (lib/harness.mjs; `npm test` runs both).
 // The calls here are the ones docs/flows.md shows; keep the two in step.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
-import { EventSource } from "eventsource";
-import PocketBase from "pocketbase";
+import { makePNG, pngSize } from "../../lib/png.mjs";
+import { me, newId, rejectsWith, sleep, sorted, startSuite, topology, waitFor } from "../lib/harness.mjs";
 
-import { makePNG, pngSize } from "../lib/png.mjs";
-import { startServer } from "../lib/server.mjs";
-
-// Node has no EventSource: the SDK's realtime needs the polyfill, as its README says.
-global.EventSource = EventSource;
-
-const PASSWORD = "pbchat-demo";
 const GROUP_MEMBER_DEFAULT = ["can_add_users", "can_create_messages", "can_delete_own_messages", "can_edit_own_messages"];
 
-let server;
-const clients = []; // every signed-in SDK client, so their SSE connections are closed at the end
-
-async function login(name) {
-    const pb = new PocketBase(server.url);
-    pb.autoCancellation(false); // tests fire parallel requests from one client
-    await pb.collection("users").authWithPassword(`${name}@example.com`, PASSWORD);
-    clients.push(pb);
-    return pb;
-}
-
-const me = (pb) => pb.authStore.record.id;
-const sorted = (list) => [...list].sort();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// A 15-character [a-z0-9] id: PocketBase's default id format, chosen by the client.
-function newId() {
-    const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-    return Array.from(randomBytes(15), (b) => alphabet[b % alphabet.length]).join("");
-}
-
-// waitFor polls until check() returns a truthy value and returns it.
-async function waitFor(what, check, timeoutMs = 5000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const value = check();
-        if (value) return value;
-        if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await sleep(20);
-    }
-}
-
-// rejectsWith asserts that promise fails with a ClientResponseError of that status.
-async function rejectsWith(promise, status, messagePattern) {
-    await assert.rejects(promise, (err) => {
-        assert.equal(err?.status, status, `status of ${err?.url}: ${JSON.stringify(err?.response)}`);
-        if (messagePattern) assert.match(err.response.message, messagePattern);
-        return true;
-    });
-}
-
-describe("pbchat through the PocketBase JS SDK", () => {
-    let alice, bob, carol, dave;
+describe(`pbchat through the PocketBase JS SDK (${topology})`, () => {
+    let suite, alice, bob, carol, dave;
 
     before(async () => {
-        server = await startServer();
-        [alice, bob, carol, dave] = await Promise.all(["alice", "bob", "carol", "dave"].map(login));
+        suite = await startSuite();
+        [alice, bob, carol, dave] = await Promise.all(["alice", "bob", "carol", "dave"].map(suite.login));
     });
 
     after(async () => {
-        // Close the SSE connections before the server goes, or the SDK reconnects forever.
-        await Promise.all(clients.map((pb) => pb.realtime.unsubscribe().catch(() => {})));
-        await server?.stop();
+        await suite?.stop();
     });
 
     describe("the seed's three flows", () => {

@@ -1,6 +1,6 @@
 // A picture to send: a PNG (sunset gradient, a sun, two hills) made here,
 // so the test needs no fixture file.
-import { encodePNG } from "../../js/lib/png.mjs";
+import { encodePNG } from "../../lib/png.mjs";
 
 export function landscapePNG(width = 640, height = 400) {
     const mix = (a, b, t) => Math.round(a + (b - a) * t);

@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { startServer, repoRoot } from "../lib/server.mjs";
+import { startServer, repoRoot, publicDir } from "../../lib/server.mjs";
 import { landscapePNG } from "../lib/picture.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -24,6 +24,7 @@ const shotsDir = process.env.PBCHAT_SCREENSHOTS
 let server, browser;
 let ann, ben; // { context, page, name }
 const pageErrors = [];
+const clientErrors = []; // the client's own console.error lines ("pbchat: …"): a sync that failed, a resubscribe refused
 
 /** Polls fn until it returns a truthy value; fails with what it last saw. */
 async function eventually(fn, what, timeout = 10_000) {
@@ -54,6 +55,26 @@ const unreadOnServer = (page) => page.evaluate(async () => {
 });
 const roomIdOf = (page, name) => roomItem(page, name).getAttribute("data-room");
 
+/** A records-API call from Node as the person signed in on their page (the SDK keeps the token in localStorage). */
+async function asPerson(person, method, urlPath, body) {
+    const token = await person.page.evaluate(() => JSON.parse(localStorage.getItem("pocketbase_auth")).token);
+    const res = await fetch(server.url + urlPath, {
+        method,
+        headers: { Authorization: token, ...(body ? { "Content-Type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+    });
+    const answer = await res.text();
+    if (!res.ok) assert.fail(`${method} ${urlPath}: ${res.status} ${answer}`);
+    return answer ? JSON.parse(answer) : null;
+}
+
+/** The open room's messages as the page shows them, oldest first. */
+const shownMessages = (page) => page.locator(".timeline .msg").evaluateAll((els) => els.map((el) => ({
+    id: el.dataset.id,
+    text: el.querySelector(".msg-text")?.textContent ?? "",
+    edited: !!el.querySelector(".edited"),
+})));
+
 /** Waits until the room's unread badge in page's list reads n (as a person sees it, no reload). */
 async function waitBadge(page, room, n, who) {
     let seen;
@@ -70,6 +91,7 @@ async function newPerson(name, email, viewport = DESKTOP) {
     const context = await browser.newContext({ viewport });
     const page = await context.newPage();
     page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`));
+    page.on("console", (msg) => msg.type() === "error" && msg.text().startsWith("pbchat:") && clientErrors.push(`${name}: ${msg.text()}`));
     page.on("dialog", (dialog) => dialog.accept()); // "Delete this message?"
     await page.goto(server.url);
     await page.getByRole("button", { name: "Create an account" }).click();
@@ -107,7 +129,7 @@ const step = (name, fn) => it(name, { timeout: 60_000 }, fn);
 
 describe("pbchat web client", () => {
     before(async () => {
-        server = await startServer();
+        server = await startServer({ publicDir });
         browser = await chromium.launch({
             executablePath: CHROMIUM,
             headless: true,
@@ -354,7 +376,77 @@ describe("pbchat web client", () => {
         }
     });
 
+    step("the server restarts: the open room shows what was posted, edited and deleted meanwhile, without a reload", async () => {
+        const { page } = ann;
+        await openRoom(ann, "Ben Baker");
+        const roomId = await page.evaluate(() => location.hash.split("/").pop());
+        const post = (text) => asPerson(ben, "POST", "/api/collections/chat_messages/records", { room: roomId, text });
+        const edit = (m, text) => asPerson(ben, "PATCH", `/api/collections/chat_messages/records/${m.id}`, { text });
+        const remove = (m) => asPerson(ben, "DELETE", `/api/collections/chat_messages/records/${m.id}`);
+        const before = [];
+        for (const text of ["Before the restart: one", "Before the restart: two", "Before the restart: three"]) {
+            before.push(await post(text));
+            await message(page, text).waitFor(); // live
+        }
+        // A group of Ben's that Ann is in: Ben will remove her while she is away.
+        const annId = await page.evaluate(() => JSON.parse(localStorage.getItem("pocketbase_auth")).record.id);
+        const side = await asPerson(ben, "POST", "/api/collections/chat_rooms/records", { type: "group", name: "Ben's side project" });
+        const annInSide = await asPerson(ben, "POST", "/api/collections/chat_room_users/records", { room: side.id, user: annId });
+        await roomItem(page, "Ben's side project").waitFor(); // live
+        await page.evaluate(() => (window.sameDocument = true)); // gone if the page reloads
+        const status = page.getByRole("status");
+        assert.equal((await status.textContent()).trim(), "", "no offline status while connected");
+
+        // Ann's page may not reconnect until the test lets it: the gap is real.
+        const realtime = "**/api/realtime";
+        await ann.context.route(realtime, (route) => route.abort());
+        await server.restart(async () => {
+            // The server is down: the page says so.
+            await eventually(async () => /offline/i.test(await status.textContent()), "the offline status");
+        });
+
+        // The server is back; Ann's page is still cut off while Ben writes.
+        const during1 = await post("During the gap: one");
+        const during2 = await post("During the gap: two");
+        await edit(before[0], "Before the restart: one, edited during the gap");
+        await edit(during1, "During the gap: one, edited");
+        await remove(before[1]);
+        await remove(during2);
+        await asPerson(ben, "POST", "/api/collections/chat_message_reactions/records", { message: before[2].id, reaction: "👍" });
+        await asPerson(ben, "DELETE", `/api/collections/chat_room_users/records/${annInSide.id}`);
+        assert.match(await status.textContent(), /offline/i, "Ann's page was offline through the gap");
+        assert.equal(await message(page, "During the gap").count(), 0);
+
+        // Ann's page reconnects by itself and catches up.
+        await ann.context.unroute(realtime);
+        await eventually(async () => (await status.textContent()).trim() === "", "the offline status to clear", 20_000);
+        const onServer = async () => (await asPerson(ann, "GET",
+            `/api/collections/chat_messages/records?perPage=200&sort=created,id&filter=${encodeURIComponent(`room='${roomId}'`)}`))
+            .items.map((m) => ({ id: m.id, text: m.text, edited: !!m.edited_at }));
+        let shown, expected;
+        try {
+            await eventually(async () => {
+                [shown, expected] = await Promise.all([shownMessages(page), onServer()]);
+                return JSON.stringify(shown) === JSON.stringify(expected);
+            }, "the page to show the server's messages", 20_000);
+        } catch (err) {
+            assert.deepEqual(shown, expected, err.message);
+        }
+        assert.ok(expected.some((m) => m.text === "During the gap: one, edited" && m.edited));
+        assert.ok(!expected.some((m) => m.id === before[1].id || m.id === during2.id));
+        await eventually(async () => (await reactionCount(ann, "Before the restart: three", "👍")) === "1", "Ben's 👍 from the gap");
+        await eventually(async () => (await text(roomItem(page, "Ben Baker").locator(".room-preview"))) === "During the gap: one, edited",
+            "the room list's last message");
+        await roomItem(page, "Ben's side project").waitFor({ state: "detached" }); // removed meanwhile: gone from her list
+        assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
+
+        // And it is live again.
+        await post("After the gap");
+        await message(page, "After the gap").waitFor();
+    });
+
     step("had no uncaught errors in any page", () => {
         assert.deepEqual(pageErrors, []);
+        assert.deepEqual(clientErrors, []);
     });
 });

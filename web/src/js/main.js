@@ -1,10 +1,12 @@
-// pbchat's web client: boots into sign-in or the chat, routes #/room/{id}.
+// pbchat's web client: boots into sign-in or the chat, routes #/room/{id},
+// and keeps the page in step with the server across reconnects (sync.js).
 import { pb, me, displayName } from "./pb.js";
 import { h, icon, iconButton, userAvatar, showError } from "./dom.js";
 import { renderAuth } from "./auth.js";
-import { loadRooms, subscribeRooms, roomListElement, setRoomFilter, onRoomsChange, totalUnread } from "./rooms.js";
-import { mountRoomPane, openRoom, closeRoom, reopenRoom } from "./room.js";
+import { loadRooms, subscribeRooms, roomListElement, setRoomFilter, onRoomsChange, totalUnread, applyToRooms } from "./rooms.js";
+import { mountRoomPane, openRoom, closeRoom, reopenRoom, suspendRoom, resumeRoom, applyToRoom } from "./room.js";
 import { openNewChat, openBrowse } from "./dialogs.js";
+import { initCursor, markStale, followConnection, connectionStatus, setOffline } from "./sync.js";
 
 const root = document.getElementById("app");
 
@@ -34,7 +36,8 @@ async function startChat() {
                 iconButton("logout", "Sign out", signOut)),
             h("div.side-search", icon("search"), search),
             roomListElement()),
-        pane));
+        pane,
+        connectionStatus()));
     mountRoomPane(pane);
     onRoomsChange(() => {
         const n = totalUnread();
@@ -42,22 +45,44 @@ async function startChat() {
     });
 
     try {
+        await initCursor().catch((err) => console.error("pbchat: no sync cursor", err)); // before the rooms load
         await loadRooms();
-        await subscribeRooms();
-        // After a dropped connection the SDK reconnects and resubscribes; catch up on what was missed.
-        let connected = false;
-        await pb.realtime.subscribe("PB_CONNECT", () => {
-            if (connected) {
-                loadRooms().catch((err) => showError(err, "Could not reload your rooms"));
-                reopenRoom();
-            }
-            connected = true;
-        });
     } catch (err) {
+        markStale(); // the first catch-up loads them
         showError(err, "Could not load your rooms");
     }
+    startRealtime();
     window.addEventListener("hashchange", route);
     route();
+}
+
+// The stock subscriptions and PB_CONNECT go in one subscribe request. After
+// every connect (the first one too) sync.js catches up from the cursor.
+async function startRealtime() {
+    try {
+        await Promise.all([
+            followConnection({
+                apply: (event) => {
+                    applyToRooms(event);
+                    applyToRoom(event);
+                },
+                reload: async () => {
+                    await loadRooms();
+                    reopenRoom();
+                },
+                suspend: suspendRoom,
+                resume: resumeRoom,
+            }),
+            subscribeRooms(),
+        ]);
+    } catch (err) {
+        // The first connect failed (the SDK retries only connections it once had): try again.
+        console.error("pbchat: realtime connect failed", err);
+        setOffline(true);
+        markStale();
+        await pb.realtime.unsubscribe().catch(() => {});
+        setTimeout(startRealtime, 3000);
+    }
 }
 
 function route() {

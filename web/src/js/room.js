@@ -1,11 +1,13 @@
 // The open room (right column): header, timeline with older pages on
 // scroll, composer with picture upload, reactions, edit and delete, typing.
-// Live through the room topic `chat/rooms/{id}`.
+// Live through the room topic `chat/rooms/{id}`, and through the events
+// GET /api/chat/sync returns after a reconnect (sync.js).
 import { pb, myId, userById, displayName, loadUsers, rememberUser, fileToken, mediaURL, errorText } from "./pb.js";
 import { h, icon, iconButton, userAvatar, clockTime, dayLabel, parseDate, showError, toast, modal } from "./dom.js";
 import { roomItem, roomTitle, roomAvatar, markRead, setOpenRoom, refreshRoomsSoon, updateMembership } from "./rooms.js";
 import { canPost, canEditMessage, canDeleteMessage } from "./permissions.js";
 import { openRoomInfo } from "./dialogs.js";
+import { live } from "./sync.js";
 
 const PAGE = 30;
 const EXPAND = "chat_message_media_via_message.media,chat_message_reactions_via_message";
@@ -43,6 +45,9 @@ export async function openRoom(id) {
         id, room: roomItem(id)?.room ?? null, membership: roomItem(id)?.membership ?? null,
         members: new Map(), messages: new Map(), order: [], nodes: new Map(),
         hasMore: true, loadingOlder: false, stick: true, typing: new Map(), token: "", pending: [],
+        // Events may come twice (realtime and sync) and late: what was deleted stays deleted,
+        // and an edit that overtakes its message's first load is kept for it.
+        deleted: new Set(), deletedReactions: new Set(), edits: new Map(),
     });
     setOpenRoom(id);
     document.body.classList.add("room-open");
@@ -62,9 +67,8 @@ export async function openRoom(id) {
         // Follow the room first and hold its events until the history is in,
         // so nothing sent meanwhile is missed.
         v.queue = [];
-        const unsubscribe = await pb.realtime.subscribe(`chat/rooms/${id}`, (e) => (v.queue ? v.queue.push(e) : onEvent(v, e)));
-        if (view !== v) return unsubscribe();
-        v.unsubscribe = unsubscribe;
+        await follow(v);
+        if (view !== v) return;
         await Promise.all([loadMembers(v), loadPage(v), fileToken().then((t) => (v.token = t))]);
         if (view !== v) return;
         renderRoom(v);
@@ -79,6 +83,56 @@ export async function openRoom(id) {
             h("p", err.status === 404 ? "It does not exist, or you are not a member of it." : errorText(err)),
             h("a.button", { href: "#/" }, "Back to your rooms")));
     }
+}
+
+/** Subscribes to the room topic; events wait in v.queue while the history loads. */
+async function follow(v) {
+    const unsubscribe = await pb.realtime.subscribe(`chat/rooms/${v.id}`, live((e) => (v.queue ? v.queue.push(e) : onEvent(v, e))));
+    if (view !== v) return unsubscribe();
+    v.unsubscribe = unsubscribe;
+}
+
+/**
+ * The realtime connection dropped: forget the room topic. The SDK would
+ * subscribe to it again on reconnect, and if the user was removed from the
+ * room meanwhile, that refused subscription would fail the whole reconnect.
+ */
+export function suspendRoom() {
+    if (!view?.unsubscribe) return;
+    view.unsubscribe().catch(() => {}); // disconnected: nothing is sent
+    view.unsubscribe = null;
+    view.suspended = true;
+}
+
+/** Back online, before the catch-up: follow the room topic again (its events wait for the sync). */
+export async function resumeRoom() {
+    const v = view;
+    if (!v?.suspended) return;
+    v.suspended = false;
+    try {
+        await follow(v);
+    } catch (err) {
+        // Refused: no longer a member. Drop the topic, or every later subscription
+        // change would repeat it; the sync's member.left (or a reload) closes the room.
+        await pb.realtime.unsubscribe(`chat/rooms/${v.id}`).catch(() => {});
+        if (err?.status !== 403 && err?.status !== 404) {
+            console.error("pbchat: resubscribing the room", err);
+            v.suspended = true; // try again on the next connect
+        }
+    }
+}
+
+/** Applies one event of GET /api/chat/sync to the open room, if it is that room's. */
+export function applyToRoom(event) {
+    const v = view;
+    if (!v || event.room !== v.id || !event.type) return;
+    if (!v.membership) {
+        // The join panel: added meanwhile? Open the room as a member.
+        if (event.type === "member.joined" && event.record?.user === myId()) reopenRoom();
+        return;
+    }
+    if (v.queue) v.queue.push(event);
+    else onEvent(v, event);
 }
 
 async function loadMembers(v) {
@@ -150,11 +204,14 @@ function fetchMessage(id) {
 }
 
 async function addMessage(v, id) {
-    if (v.messages.has(id)) return;
-    const m = await fetchMessage(id);
+    if (v.messages.has(id) || v.deleted.has(id)) return;
+    let m = await fetchMessage(id);
     await loadUsers([m.user]);
     if (m.media.length) v.token = await fileToken();
-    if (view !== v || v.messages.has(id)) return;
+    if (view !== v || v.messages.has(id) || v.deleted.has(id)) return;
+    const edit = v.edits.get(id);
+    v.edits.delete(id);
+    if (edit && isOlder(m, edit)) m = { ...m, text: edit.text, edited_at: edit.edited_at, updated: edit.updated };
     v.messages.set(id, m);
     // Usually the newest; keep (created, id) order all the same.
     let i = v.order.length;
@@ -165,41 +222,57 @@ async function addMessage(v, id) {
 }
 
 const compare = (a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id);
+/** Whether record a is an older version than b (PocketBase's `updated`). */
+const isOlder = (a, b) => !!a?.updated && !!b?.updated && a.updated < b.updated;
 
 // ---- realtime -----------------------------------------------------------------
 
 function onEvent(v, { type, record }) {
-    if (view !== v) return;
+    if (view !== v || !record) return;
     switch (type) {
         case "message.created":
+            if (v.deleted.has(record.id)) break;
             addMessage(v, record.id)
                 .then(() => record.user !== myId() && document.visibilityState === "visible" && readSoon(v))
-                .catch((err) => showError(err, "Could not load a new message"));
+                .catch((err) => err?.status !== 404 && showError(err, "Could not load a new message")); // 404: deleted since
             break;
         case "message.updated": {
             const m = v.messages.get(record.id);
-            if (m) updateMessage(v, { ...m, text: record.text, edited_at: record.edited_at, updated: record.updated });
+            if (m && !isOlder(record, m)) updateMessage(v, { ...m, text: record.text, edited_at: record.edited_at, updated: record.updated });
+            else if (!m && !v.deleted.has(record.id) && !isOlder(record, v.edits.get(record.id))) v.edits.set(record.id, record);
             break;
         }
         case "message.deleted":
+            v.deleted.add(record.id);
+            v.edits.delete(record.id);
             removeMessage(v, record.id);
             break;
-        case "reaction.created":
-        case "reaction.deleted": {
+        case "reaction.created": {
             const m = v.messages.get(record.message);
-            if (!m) break;
-            const others = m.reactions.filter((r) => r.id !== record.id);
-            updateMessage(v, { ...m, reactions: type === "reaction.created" ? [...others, record] : others });
+            if (!m || v.deletedReactions.has(record.id) || m.reactions.some((r) => r.id === record.id)) break;
+            updateMessage(v, { ...m, reactions: [...m.reactions, record] });
+            break;
+        }
+        case "reaction.deleted": {
+            v.deletedReactions.add(record.id);
+            // A tombstone names no message: find the one holding the reaction.
+            const m = v.messages.get(record.message) ?? [...v.messages.values()].find((x) => x.reactions.some((r) => r.id === record.id));
+            if (m?.reactions.some((r) => r.id === record.id)) updateMessage(v, { ...m, reactions: m.reactions.filter((r) => r.id !== record.id) });
             break;
         }
         case "member.joined":
         case "member.updated":
             onMember(v, record, false);
             break;
-        case "member.left":
-            onMember(v, record, true);
+        case "member.left": {
+            // A tombstone names the membership, not the user.
+            const user = record.user ??
+                (v.membership?.id === record.id ? myId() : [...v.members.values()].find((m) => m.id === record.id)?.user);
+            if (user) onMember(v, { ...record, user }, true);
             break;
+        }
         case "room.updated":
+            if (isOlder(record, v.room)) break;
             v.room = record;
             renderHeader(v);
             break;
@@ -216,6 +289,7 @@ function onEvent(v, { type, record }) {
 async function onMember(v, record, left) {
     if (left) v.members.delete(record.user);
     else {
+        if (isOlder(record, v.members.get(record.user))) return;
         await loadUsers([record.user]);
         v.members.set(record.user, record);
     }
@@ -504,6 +578,7 @@ async function toggleReaction(v, messageId, emoji) {
     try {
         if (mine) {
             await pb.collection("chat_message_reactions").delete(mine.id);
+            v.deletedReactions.add(mine.id);
             const current = v.messages.get(messageId);
             if (current) updateMessage(v, { ...current, reactions: current.reactions.filter((r) => r.id !== mine.id) });
         } else {
@@ -596,6 +671,7 @@ async function deleteMessage(v, m) {
     if (!confirm("Delete this message for everyone?")) return;
     try {
         await pb.collection("chat_messages").delete(m.id);
+        v.deleted.add(m.id);
         removeMessage(v, m.id);
     } catch (err) {
         showError(err, "Could not delete the message");

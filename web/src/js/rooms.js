@@ -1,8 +1,10 @@
 // The room list (left column): the caller's rooms from GET /api/chat/rooms,
 // kept live by the stock subscriptions to chat_messages, chat_room_users and
-// chat_rooms (the server delivers only events of the caller's rooms).
-import { pb, myId, loadUsers, userById, displayName, rememberUser } from "./pb.js";
+// chat_rooms (the server delivers only events of the caller's rooms) and by
+// the events GET /api/chat/sync returns after a reconnect (sync.js).
+import { pb, myId, loadUsers, userById, displayName, rememberUser, fileToken } from "./pb.js";
 import { h, icon, avatar, userAvatar, shortTime, parseDate, showError } from "./dom.js";
+import { live } from "./sync.js";
 
 const PER_PAGE = 50;
 const items = new Map(); // room id → { room, membership, unread_count, last_message, peer }
@@ -34,8 +36,15 @@ export function roomTitle(room, peer) {
 
 export function roomAvatar(room, peer, size = "") {
     if (room?.type === "private_messages" && peer) return userAvatar(peer, size);
-    const url = room?.avatar ? pb.files.getURL(room, room.avatar, { thumb: "100x100" }) : "";
-    return avatar(roomTitle(room, peer), room?.id, url, size);
+    const el = avatar(roomTitle(room, peer), room?.id, "", size);
+    if (room?.avatar) {
+        // A room's avatar is a protected file (members, or anyone signed in for
+        // a public room): its URL needs a file token. The initials show until then.
+        fileToken()
+            .then((token) => el.replaceChildren(h("img", { src: pb.files.getURL(room, room.avatar, { thumb: "100x100", token }), alt: "", loading: "lazy" })))
+            .catch(() => {}); // no token (signed out, offline): the initials stay
+    }
+    return el;
 }
 
 // ---- loading ------------------------------------------------------------------
@@ -123,7 +132,7 @@ export async function markRead(roomId) {
 
 export function updateMembership(membership) {
     const item = items.get(membership.room);
-    if (item) {
+    if (item && !(item.membership?.updated > membership.updated)) { // an older copy arriving late changes nothing
         item.membership = membership;
         render();
     }
@@ -145,8 +154,12 @@ function messageCreated(record) {
     return true;
 }
 
-export async function subscribeRooms() {
-    await pb.collection("chat_messages").subscribe("*", ({ action, record }) => {
+// What each collection's change does to the list. Realtime events (stock
+// subscriptions, {action, record}) and sync events ({collection, action,
+// record}) come through here alike; applying one twice changes nothing.
+// Deletes from sync are tombstones: {id, room, collectionName} (plus user or message).
+const onChange = {
+    chat_messages(action, record) {
         if (action === "create") {
             arrived?.push(record);
             if (!messageCreated(record)) refreshRoomsSoon(); // a room we were just added to
@@ -158,24 +171,36 @@ export async function subscribeRooms() {
             refreshRoomsSoon(); // the last message and the unread count may both change
         }
         render();
-    });
-    await pb.collection("chat_room_users").subscribe("*", ({ action, record }) => {
-        if (record.user !== myId()) return;
+    },
+    chat_room_users(action, record) {
+        const mine = record.user === myId() || (action === "delete" && items.get(record.room)?.membership?.id === record.id);
+        if (!mine) return;
         if (action === "create") refreshRoomsSoon();
         else if (action === "update") updateMembership(record);
         else if (action === "delete" && items.delete(record.room)) render();
-    });
-    await pb.collection("chat_rooms").subscribe("*", ({ action, record }) => {
+    },
+    chat_rooms(action, record) {
         const item = items.get(record.id);
         if (action === "delete") {
             if (items.delete(record.id)) render();
         } else if (item) {
-            item.room = record;
+            if (!(item.room?.updated > record.updated)) item.room = record;
             render();
         } else if (action === "create") {
             refreshRoomsSoon();
         }
-    });
+    },
+};
+
+/** Applies one event of GET /api/chat/sync. */
+export function applyToRooms({ collection, action, record }) {
+    if (record) onChange[collection]?.(action, record);
+}
+
+/** Follows the stock subscriptions; their events wait while the page catches up (sync.js). */
+export function subscribeRooms() {
+    return Promise.all(Object.entries(onChange).map(([collection, apply]) =>
+        pb.collection(collection).subscribe("*", live(({ action, record }) => record && apply(action, record)))));
 }
 
 // ---- rendering --------------------------------------------------------------

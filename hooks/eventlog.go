@@ -1,0 +1,372 @@
+package hooks
+
+import (
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+
+	"github.com/pbchat/pbchat/migrations"
+)
+
+// EventLogHookID is the id of the model hooks (OnRecordCreate, OnRecordUpdate
+// and OnRecordDelete) that append room changes to the event log. It is
+// exported for benchmarks that measure what the log costs by unbinding them;
+// an app without them serves sync from a log that misses changes.
+const EventLogHookID = "pbchat_event_log"
+
+// EventLogPruneJob is the id of the hourly cron job that deletes events
+// older than Config.EventRetention.
+const EventLogPruneJob = "pbchat_event_log_prune"
+
+// eventLogPriority runs the log hooks after every other hook of the write
+// (innermost): the log row goes in right after the record's own row, in the
+// same transaction, whatever other hooks do around it.
+const eventLogPriority = 1000
+
+const insertEventSQL = `INSERT INTO ` + migrations.EventsTable +
+	` (room, type, collection, action, record_id, member, message, created)` +
+	` VALUES ({:room}, {:type}, {:collection}, {:action}, {:record}, {:member}, {:message}, {:created})`
+
+// cursor is a position in one database's event log: the epoch (which
+// database, which run of it) and the seq of the last event before it.
+type cursor struct {
+	epoch string
+	seq   int64
+}
+
+func (c cursor) String() string {
+	if c.epoch == "" {
+		return ""
+	}
+	return c.epoch + "." + strconv.FormatInt(c.seq, 10)
+}
+
+// parseCursor reads "<epoch>.<seq>"; ok is false for anything else.
+func parseCursor(s string) (c cursor, ok bool) {
+	epoch, seq, found := strings.Cut(s, ".")
+	if !found || epoch == "" {
+		return cursor{}, false
+	}
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if err != nil || n < 0 {
+		return cursor{}, false
+	}
+	return cursor{epoch: epoch, seq: n}, true
+}
+
+// epoch is this process's run of the log.
+type epoch struct {
+	id        string
+	confirmed atomic.Bool // its row is committed
+}
+
+// eventLog appends every room change that has a realtime type to the event
+// log, in the change's transaction, and hands each change's cursor to the
+// realtime event that is published after the commit.
+type eventLog struct {
+	// epoch begins with the first event this process writes, in that
+	// event's transaction, at the next seq: every seq this process writes
+	// is in an epoch only it uses. A restored backup or another database
+	// does not know the epochs of cursors handed out since.
+	epoch   atomic.Pointer[epoch]
+	epochMu sync.Mutex
+
+	// pending holds the cursors of written but not yet published changes,
+	// in write order per record (a record saved twice in one transaction
+	// has two), until the after-commit hook takes them or a rollback drops them.
+	pendingMu sync.Mutex
+	pending   map[*core.Record][]cursor
+
+	// cascading holds the (transaction, room) pairs of rooms being deleted:
+	// their messages and reactions go without a row each (room.deleted says it).
+	cascading sync.Map
+}
+
+type cascadeKey struct {
+	tx   dbx.Builder
+	room string
+}
+
+// logEntry is one row of the log.
+type logEntry struct {
+	room, typ, collection, action, recordID, member, message string
+}
+
+func newEventLog() *eventLog {
+	return &eventLog{pending: map[*core.Record][]cursor{}}
+}
+
+// bind attaches the log's model hooks to the collections that have event types.
+func (l *eventLog) bind(app core.App) {
+	collections := make([]string, 0, len(eventTypes))
+	for _, name := range migrations.AllCollections {
+		if eventTypes[name] != nil {
+			collections = append(collections, name)
+		}
+	}
+	app.OnRecordCreate(collections...).Bind(&hook.Handler[*core.RecordEvent]{Id: EventLogHookID, Priority: eventLogPriority, Func: l.created})
+	app.OnRecordUpdate(collections...).Bind(&hook.Handler[*core.RecordEvent]{Id: EventLogHookID, Priority: eventLogPriority, Func: l.updated})
+	app.OnRecordDelete(collections...).Bind(&hook.Handler[*core.RecordEvent]{Id: EventLogHookID, Priority: eventLogPriority, Func: l.deleted})
+	// A rolled back write publishes nothing: its cursors go.
+	drop := func(e *core.RecordErrorEvent) error {
+		l.drop(e.Record)
+		return e.Next()
+	}
+	app.OnRecordAfterCreateError(collections...).BindFunc(drop)
+	app.OnRecordAfterUpdateError(collections...).BindFunc(drop)
+	app.OnRecordAfterDeleteError(collections...).BindFunc(drop)
+}
+
+func (l *eventLog) created(e *core.RecordEvent) error { return l.save(e, "create") }
+func (l *eventLog) updated(e *core.RecordEvent) error { return l.save(e, "update") }
+
+func (l *eventLog) save(e *core.RecordEvent, action string) error {
+	typ := eventTypes[e.Record.Collection().Name][action]
+	if typ == "" {
+		return e.Next() // a room's creation: its creator's member.joined says it
+	}
+	return inTransaction(e, func(tx core.App) error {
+		if err := e.Next(); err != nil {
+			return err
+		}
+		entry, ok, err := entryOf(tx, e.Record, typ, action)
+		if err != nil || !ok {
+			return err
+		}
+		c, err := l.append(tx, entry)
+		if err != nil {
+			return err
+		}
+		l.push(e.Record, c)
+		return nil
+	})
+}
+
+// deleted logs a delete as a tombstone (id, room, type; the member of a
+// membership, the message of a reaction). A room's deletion is logged
+// before its cascade: room.deleted, then member.left for each of its
+// members; its messages and reactions need no row. A reaction that goes with
+// its message needs none either: message.deleted says it.
+func (l *eventLog) deleted(e *core.RecordEvent) error {
+	typ := eventTypes[e.Record.Collection().Name]["delete"]
+	if typ == "" {
+		return e.Next()
+	}
+	return inTransaction(e, func(tx core.App) error {
+		if e.Record.Collection().Name == migrations.Rooms {
+			return l.deleteRoom(e, tx, typ)
+		}
+		if err := e.Next(); err != nil {
+			return err
+		}
+		entry, ok, err := entryOf(tx, e.Record, typ, "delete")
+		if err != nil || !ok {
+			return err
+		}
+		if entry.collection != migrations.RoomUsers {
+			if _, cascade := l.cascading.Load(cascadeKey{tx.NonconcurrentDB(), entry.room}); cascade {
+				return nil
+			}
+		}
+		c, err := l.append(tx, entry)
+		if err != nil {
+			return err
+		}
+		l.push(e.Record, c)
+		return nil
+	})
+}
+
+func (l *eventLog) deleteRoom(e *core.RecordEvent, tx core.App, typ string) error {
+	roomID := e.Record.Id
+	c, err := l.append(tx, logEntry{room: roomID, typ: typ, collection: migrations.Rooms, action: "delete", recordID: roomID})
+	if err != nil {
+		return err
+	}
+	key := cascadeKey{tx.NonconcurrentDB(), roomID}
+	l.cascading.Store(key, struct{}{})
+	err = e.Next()
+	l.cascading.Delete(key)
+	if err != nil {
+		return err
+	}
+	// The realtime room.deleted comes after the cascade's member.left
+	// events: its cursor is the last row the deletion wrote.
+	var last sql.NullInt64
+	if err := tx.NonconcurrentDB().Select("max(seq)").From(migrations.EventsTable).
+		Where(dbx.HashExp{"room": roomID}).Row(&last); err != nil {
+		return fmt.Errorf("pbchat event log: last event of room %s: %w", roomID, err)
+	}
+	if last.Valid {
+		c.seq = last.Int64
+	}
+	l.push(e.Record, c)
+	return nil
+}
+
+// entryOf is the log row of a record change; ok is false when the change
+// needs none (a reaction whose message is gone in the same transaction).
+func entryOf(tx core.App, record *core.Record, typ, action string) (logEntry, bool, error) {
+	entry := logEntry{typ: typ, collection: record.Collection().Name, action: action, recordID: record.Id}
+	switch entry.collection {
+	case migrations.Rooms:
+		entry.room = record.Id
+	case migrations.RoomUsers:
+		entry.room, entry.member = record.GetString("room"), record.GetString("user")
+	case migrations.MessageReacts:
+		entry.message = record.GetString("message")
+		var rooms []string
+		err := tx.NonconcurrentDB().Select("room").From(migrations.Messages).
+			Where(dbx.HashExp{"id": entry.message}).Column(&rooms)
+		if err != nil {
+			return entry, false, fmt.Errorf("pbchat event log: room of message %s: %w", entry.message, err)
+		}
+		if len(rooms) == 0 {
+			return entry, false, nil
+		}
+		entry.room = rooms[0]
+	default:
+		entry.room = record.GetString("room")
+	}
+	return entry, entry.room != "", nil
+}
+
+// append writes one row in tx and returns its cursor.
+func (l *eventLog) append(tx core.App, entry logEntry) (cursor, error) {
+	epochID, err := l.ensureEpoch(tx)
+	if err != nil {
+		return cursor{}, err
+	}
+	res, err := tx.NonconcurrentDB().NewQuery(insertEventSQL).Bind(dbx.Params{
+		"room":       entry.room,
+		"type":       entry.typ,
+		"collection": entry.collection,
+		"action":     entry.action,
+		"record":     entry.recordID,
+		"member":     entry.member,
+		"message":    entry.message,
+		"created":    time.Now().UnixMilli(),
+	}).Execute()
+	if err != nil {
+		return cursor{}, fmt.Errorf("pbchat event log: append %s %s: %w", entry.typ, entry.recordID, err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return cursor{}, fmt.Errorf("pbchat event log: seq of %s %s: %w", entry.typ, entry.recordID, err)
+	}
+	return cursor{epoch: epochID, seq: seq}, nil
+}
+
+// ensureEpoch returns this process's epoch, beginning it in tx when it has
+// none yet whose row is known to be committed. Writes are serialised (one
+// write connection), so the next seq read here is the seq this transaction
+// writes next.
+func (l *eventLog) ensureEpoch(tx core.App) (string, error) {
+	if ep := l.epoch.Load(); ep != nil && ep.confirmed.Load() {
+		return ep.id, nil
+	}
+	l.epochMu.Lock()
+	defer l.epochMu.Unlock()
+	db := tx.NonconcurrentDB()
+	if ep := l.epoch.Load(); ep != nil {
+		if ep.confirmed.Load() {
+			return ep.id, nil
+		}
+		// Begun by a transaction that may have rolled back since.
+		var n int
+		if err := db.Select("count(*)").From(migrations.EpochsTable).Where(dbx.HashExp{"epoch": ep.id}).Row(&n); err != nil {
+			return "", fmt.Errorf("pbchat event log: epoch: %w", err)
+		}
+		if n > 0 {
+			return ep.id, nil
+		}
+	}
+	ep := &epoch{id: migrations.NewEpochID()}
+	_, err := db.NewQuery(`INSERT INTO ` + migrations.EpochsTable + ` (epoch, first_seq) VALUES ({:epoch},
+		coalesce((SELECT seq FROM sqlite_sequence WHERE name = {:table}), 0) + 1)`).
+		Bind(dbx.Params{"epoch": ep.id, "table": migrations.EventsTable}).Execute()
+	if err != nil {
+		return "", fmt.Errorf("pbchat event log: begin an epoch: %w", err)
+	}
+	l.epoch.Store(ep)
+	if info := tx.TxInfo(); info != nil {
+		info.OnComplete(func(txErr error) error {
+			if txErr == nil {
+				ep.confirmed.Store(true)
+			}
+			return nil
+		})
+	}
+	return ep.id, nil
+}
+
+func (l *eventLog) push(record *core.Record, c cursor) {
+	l.pendingMu.Lock()
+	l.pending[record] = append(l.pending[record], c)
+	l.pendingMu.Unlock()
+}
+
+// pop takes the cursor of the record's oldest unpublished change ("" when none).
+func (l *eventLog) pop(record *core.Record) string {
+	l.pendingMu.Lock()
+	defer l.pendingMu.Unlock()
+	queue := l.pending[record]
+	if len(queue) == 0 {
+		return ""
+	}
+	if len(queue) == 1 {
+		delete(l.pending, record)
+	} else {
+		l.pending[record] = queue[1:]
+	}
+	return queue[0].String()
+}
+
+func (l *eventLog) drop(record *core.Record) {
+	l.pendingMu.Lock()
+	delete(l.pending, record)
+	l.pendingMu.Unlock()
+}
+
+// pruneEventLog deletes the events older than retention, oldest first, in
+// batches of one short write each. It only ever deletes a prefix of the log,
+// so the log's first remaining seq tells which cursors can still be served.
+func pruneEventLog(app core.App, retention time.Duration) (int, error) {
+	const batch = 5000
+	cutoff := time.Now().Add(-retention).UnixMilli()
+	deleted := 0
+	for {
+		var rows []struct {
+			Seq     int64 `db:"seq"`
+			Created int64 `db:"created"`
+		}
+		err := app.DB().Select("seq", "created").From(migrations.EventsTable).
+			OrderBy("seq").Limit(batch).All(&rows)
+		if err != nil {
+			return deleted, fmt.Errorf("pbchat event log: oldest events: %w", err)
+		}
+		n := 0
+		for n < len(rows) && rows[n].Created < cutoff {
+			n++
+		}
+		if n == 0 {
+			return deleted, nil
+		}
+		_, err = app.NonconcurrentDB().Delete(migrations.EventsTable, dbx.NewExp("seq <= {:seq}", dbx.Params{"seq": rows[n-1].Seq})).Execute()
+		if err != nil {
+			return deleted, fmt.Errorf("pbchat event log: prune: %w", err)
+		}
+		deleted += n
+		if n < len(rows) || len(rows) < batch {
+			return deleted, nil
+		}
+	}
+}

@@ -1,0 +1,419 @@
+package hooks
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbchat/pbchat/internal/chat"
+	"github.com/pbchat/pbchat/migrations"
+)
+
+const (
+	defaultSyncLimit = 100
+	maxSyncLimit     = 1000
+	maxCursorLength  = 64
+)
+
+type syncer struct{ settings chat.Settings }
+
+// syncAnswer is the body of GET /api/chat/sync.
+type syncAnswer struct {
+	// Cursor is where to resume: after the last event returned, or the
+	// log's head when nothing more is waiting.
+	Cursor string      `json:"cursor"`
+	More   bool        `json:"more"`
+	Reset  bool        `json:"reset"`
+	Events []syncEvent `json:"events"`
+}
+
+// syncEvent is one change as the realtime room topics name it, with the
+// record as the records API shows it now (a tombstone for deletes).
+type syncEvent struct {
+	Cursor     string          `json:"cursor"`
+	Type       string          `json:"type"`
+	Room       string          `json:"room"`
+	Collection string          `json:"collection"`
+	Action     string          `json:"action"`
+	Record     json.RawMessage `json:"record"`
+}
+
+// sync serves GET /api/chat/sync?since=CURSOR&limit=N: the caller's events
+// after since, oldest first.
+func (h syncer) sync(e *core.RequestEvent) error {
+	query := e.Request.URL.Query()
+	limit := defaultSyncLimit
+	if raw := query.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxSyncLimit {
+			return e.BadRequestError("Invalid limit.", fieldError("limit", "invalid_limit",
+				fmt.Sprintf("limit must be a whole number from 1 to %d", maxSyncLimit)))
+		}
+		limit = n
+	}
+	since := query.Get("since")
+	if len(since) > maxCursorLength {
+		return e.BadRequestError("Invalid since.", fieldError("since", "invalid_cursor",
+			"since must be a cursor this server handed out"))
+	}
+	answer, err := readSync(e.App, authUserID(e, h.settings), since, limit)
+	if err != nil {
+		return err
+	}
+	return e.JSON(http.StatusOK, answer)
+}
+
+// logRow is one row of the event log.
+type logRow struct {
+	Seq        int64  `db:"seq"`
+	Room       string `db:"room"`
+	Type       string `db:"type"`
+	Collection string `db:"collection"`
+	Action     string `db:"action"`
+	RecordID   string `db:"record_id"`
+	Member     string `db:"member"`
+	Message    string `db:"message"`
+}
+
+const logColumns = `e.seq, e.room, e.type, e.collection, e.action, e.record_id, e.member, e.message`
+
+// logState is what decides whether a cursor can be served.
+type logState struct {
+	epochs  []epochRange
+	head    int64 // the last seq ever committed
+	horizon int64 // events up to it are pruned
+}
+
+type epochRange struct {
+	ID    string `db:"epoch"`
+	First int64  `db:"first_seq"`
+}
+
+// cursorAt is the cursor of seq: in the last epoch that began at or before it.
+func (s logState) cursorAt(seq int64) string {
+	for i := len(s.epochs) - 1; i >= 0; i-- {
+		if s.epochs[i].First-1 <= seq {
+			return cursor{s.epochs[i].ID, seq}.String()
+		}
+	}
+	if len(s.epochs) > 0 {
+		return cursor{s.epochs[0].ID, seq}.String()
+	}
+	return ""
+}
+
+// serves reports whether every event after c is still in this log: c's
+// epoch is one of this database's, c lies within what that epoch wrote, and
+// nothing after c has been pruned.
+func (s logState) serves(c cursor) bool {
+	for i, ep := range s.epochs {
+		if ep.ID != c.epoch {
+			continue
+		}
+		end := s.head
+		if i+1 < len(s.epochs) {
+			end = s.epochs[i+1].First - 1
+		}
+		return c.seq >= ep.First-1 && c.seq <= end && c.seq >= s.horizon
+	}
+	return false
+}
+
+func loadLogState(db dbx.Builder) (logState, error) {
+	var s logState
+	if err := db.Select("epoch", "first_seq").From(migrations.EpochsTable).OrderBy("first_seq", "rowid").All(&s.epochs); err != nil {
+		return s, fmt.Errorf("pbchat sync: epochs: %w", err)
+	}
+	var first sql.NullInt64
+	err := db.NewQuery(`SELECT
+		coalesce((SELECT seq FROM sqlite_sequence WHERE name = {:table}), 0),
+		(SELECT min(seq) FROM `+migrations.EventsTable+`)`).
+		Bind(dbx.Params{"table": migrations.EventsTable}).Row(&s.head, &first)
+	if err != nil {
+		return s, fmt.Errorf("pbchat sync: log head: %w", err)
+	}
+	s.horizon = s.head
+	if first.Valid {
+		s.horizon = first.Int64 - 1
+	}
+	return s, nil
+}
+
+// readSync reads the answer in one read transaction: memberships and the
+// log as of one moment.
+func readSync(app core.App, userID, since string, limit int) (*syncAnswer, error) {
+	db := app.ConcurrentDB()
+	if pool, ok := db.(*dbx.DB); ok {
+		tx, err := pool.Begin()
+		if err != nil {
+			return nil, fmt.Errorf("pbchat sync: begin: %w", err)
+		}
+		defer tx.Rollback()
+		db = tx
+	}
+	state, err := loadLogState(db)
+	if err != nil {
+		return nil, err
+	}
+	answer := &syncAnswer{Cursor: state.cursorAt(state.head), Events: []syncEvent{}}
+	if since == "" {
+		return answer, nil
+	}
+	from, ok := parseCursor(since)
+	if !ok || !state.serves(from) {
+		answer.Reset = true
+		return answer, nil
+	}
+
+	scope, err := loadSyncScope(db, userID, from.seq)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := scope.events(db, state.head, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		answer.More = true
+		answer.Cursor = state.cursorAt(rows[len(rows)-1].Seq)
+	}
+	answer.Events, err = syncEvents(app, db, state, rows)
+	if err != nil {
+		return nil, err
+	}
+	return answer, nil
+}
+
+// syncScope is what of the log a user may have after a cursor: the rooms
+// they are a member of now, from their latest join on; their own leaves;
+// the deletion of a room they were in when it went. Never a room's changes
+// after they left it or before they (re)joined it.
+type syncScope struct {
+	since   int64
+	windows [][2]any // [room, after]: the room's events with seq > after
+	extra   []int64  // single rows: their member.left, room.deleted
+}
+
+// joinsSQL is a user's latest join and leave per room: a range of
+// idx_pbchat_events_member. (Written out, the member and type conditions
+// select that partial index.)
+const joinsSQL = `SELECT type, room, max(seq) AS seq FROM ` + migrations.EventsTable + `
+	WHERE member = {:user} AND member != '' AND type IN ('` + chat.EventMemberJoined + `', '` + chat.EventMemberLeft + `')
+	GROUP BY type, room`
+
+// deletionsSQL is the room.deleted rows of rooms: idx_pbchat_events_room_deleted.
+const deletionsSQL = `SELECT room, seq FROM ` + migrations.EventsTable + `
+	WHERE type = '` + chat.EventRoomDeleted + `' AND room IN (SELECT value FROM json_each({:rooms}))`
+
+func loadSyncScope(db dbx.Builder, userID string, since int64) (*syncScope, error) {
+	scope := &syncScope{since: since}
+
+	var current []string
+	if err := db.Select("room").From(migrations.RoomUsers).Where(dbx.HashExp{"user": userID}).Column(&current); err != nil {
+		return nil, fmt.Errorf("pbchat sync: memberships: %w", err)
+	}
+	var changes []struct {
+		Type string `db:"type"`
+		Room string `db:"room"`
+		Seq  int64  `db:"seq"`
+	}
+	err := db.NewQuery(joinsSQL).Bind(dbx.Params{"user": userID}).All(&changes)
+	if err != nil {
+		return nil, fmt.Errorf("pbchat sync: joins and leaves: %w", err)
+	}
+	joined := map[string]int64{} // room → seq of the latest member.joined
+	left := map[string]int64{}   // room → seq of the latest member.left
+	for _, c := range changes {
+		if c.Type == chat.EventMemberJoined {
+			joined[c.Room] = c.Seq
+		} else {
+			left[c.Room] = c.Seq
+		}
+	}
+
+	isMember := make(map[string]bool, len(current))
+	for _, room := range current {
+		isMember[room] = true
+		// From their latest join on (their own member.joined included);
+		// a membership older than the log has no join row: from since.
+		scope.windows = append(scope.windows, [2]any{room, max(since, joined[room]-1)})
+	}
+	var gone []string // rooms they left after since and are not back in
+	for room, seq := range left {
+		if seq <= since {
+			continue
+		}
+		if isMember[room] {
+			if seq < joined[room] {
+				scope.extra = append(scope.extra, seq) // left, then back: the leave, then the window
+			}
+			continue
+		}
+		scope.extra = append(scope.extra, seq)
+		gone = append(gone, room)
+	}
+	if len(gone) == 0 {
+		return scope, nil
+	}
+
+	// A room deleted while they were in it: room.deleted comes right before
+	// the member.left rows of its cascade, after their latest join.
+	var deletions []struct {
+		Room string `db:"room"`
+		Seq  int64  `db:"seq"`
+	}
+	err = db.NewQuery(deletionsSQL).Bind(dbx.Params{"rooms": jsonList(gone)}).All(&deletions)
+	if err != nil {
+		return nil, fmt.Errorf("pbchat sync: deleted rooms: %w", err)
+	}
+	for _, d := range deletions {
+		if d.Seq > since && d.Seq > joined[d.Room] && d.Seq < left[d.Room] {
+			scope.extra = append(scope.extra, d.Seq)
+		}
+	}
+	return scope, nil
+}
+
+// eventsSQL reads the first {:limit} events of the windows and the extra
+// rows, by seq, in two steps: their seqs from idx_pbchat_events_room_seq
+// alone (one range per window, cut at the window's {:limit}-th event: the
+// answer never needs more from one room, so a long backlog in one room
+// costs a page, not the backlog), then those rows by seq.
+const eventsSQL = `WITH w(room, after) AS MATERIALIZED (
+		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each({:windows})
+	), c(room, after, upto) AS MATERIALIZED (
+		SELECT room, after, coalesce((SELECT x.seq FROM ` + migrations.EventsTable + ` x
+			WHERE x.room = w.room AND x.seq > w.after ORDER BY x.seq LIMIT 1 OFFSET {:cap}), {:head})
+		FROM w
+	)
+	SELECT ` + logColumns + ` FROM ` + migrations.EventsTable + ` e WHERE e.seq IN (
+		SELECT x.seq FROM c CROSS JOIN ` + migrations.EventsTable + ` x
+			ON x.room = c.room AND x.seq > c.after AND x.seq <= c.upto
+		UNION ALL
+		SELECT value FROM json_each({:extra})
+		ORDER BY 1 LIMIT {:limit}
+	) ORDER BY e.seq`
+
+func (s *syncScope) events(db dbx.Builder, head int64, limit int) ([]logRow, error) {
+	if len(s.windows) == 0 && len(s.extra) == 0 {
+		return nil, nil
+	}
+	var rows []logRow
+	err := db.NewQuery(eventsSQL).Bind(dbx.Params{
+		"windows": jsonList(s.windows),
+		"extra":   jsonList(s.extra),
+		"cap":     limit - 1,
+		"head":    head,
+		"limit":   limit,
+	}).All(&rows)
+	if err != nil {
+		return nil, fmt.Errorf("pbchat sync: events: %w", err)
+	}
+	return rows, nil
+}
+
+// syncEvents turns log rows into events: the current record for creates and
+// updates (one query per collection), a tombstone for deletes. A record
+// changed several times in a row is caught up once, at its last change, in
+// its latest state (a created-then-edited message comes as created); a
+// change to a record that is gone since is left out (its deletion, or its
+// room's or message's, comes later in the log).
+func syncEvents(app core.App, db dbx.Builder, state logState, rows []logRow) ([]syncEvent, error) {
+	ids := map[string][]string{}
+	for _, row := range rows {
+		if row.Action != "delete" {
+			ids[row.Collection] = append(ids[row.Collection], row.RecordID)
+		}
+	}
+	records := map[string]map[string]json.RawMessage{}
+	for name, list := range ids {
+		loaded, err := loadRecordsJSON(app, db, name, list)
+		if err != nil {
+			return nil, err
+		}
+		records[name] = loaded
+	}
+
+	type recordKey struct{ collection, id string }
+	kept := make([]bool, len(rows))
+	types := make([]string, len(rows))
+	actions := make([]string, len(rows))
+	latest := map[recordKey]int{} // the kept row of the record's current run of changes
+	for i := len(rows) - 1; i >= 0; i-- {
+		row := rows[i]
+		key := recordKey{row.Collection, row.RecordID}
+		types[i], actions[i] = row.Type, row.Action
+		if row.Action == "delete" {
+			kept[i] = true
+			delete(latest, key) // what came before the delete is another run
+			continue
+		}
+		if _, ok := records[row.Collection][row.RecordID]; !ok {
+			continue
+		}
+		if j, ok := latest[key]; ok {
+			if row.Action == "create" {
+				types[j], actions[j] = row.Type, row.Action
+			}
+			continue
+		}
+		latest[key] = i
+		kept[i] = true
+	}
+
+	out := make([]syncEvent, 0, len(rows))
+	for i, row := range rows {
+		if !kept[i] {
+			continue
+		}
+		ev := syncEvent{
+			Cursor:     state.cursorAt(row.Seq),
+			Type:       types[i],
+			Room:       row.Room,
+			Collection: row.Collection,
+			Action:     actions[i],
+		}
+		if row.Action == "delete" {
+			raw, err := json.Marshal(tombstone(app, row))
+			if err != nil {
+				return nil, err
+			}
+			ev.Record = raw
+		} else {
+			ev.Record = records[row.Collection][row.RecordID]
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// tombstone is what is left of a deleted record: its id and collection, its
+// room, and the member of a membership or the message of a reaction.
+func tombstone(app core.App, row logRow) map[string]any {
+	t := map[string]any{"id": row.RecordID, "collectionName": row.Collection, "room": row.Room}
+	if collection, err := app.FindCachedCollectionByNameOrId(row.Collection); err == nil {
+		t["collectionId"] = collection.Id
+	}
+	switch row.Collection {
+	case migrations.RoomUsers:
+		t["user"] = row.Member
+	case migrations.MessageReacts:
+		t["message"] = row.Message
+	}
+	return t
+}
+
+// jsonList is items as a JSON array ("[]" when empty: json_each of null is one row).
+func jsonList[T any](items []T) string {
+	if len(items) == 0 {
+		return "[]"
+	}
+	raw, _ := json.Marshal(items)
+	return string(raw)
+}

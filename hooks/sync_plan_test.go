@@ -1,0 +1,70 @@
+package hooks_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pocketbase/dbx"
+
+	"github.com/pbchat/pbchat/chatmodule"
+	"github.com/pbchat/pbchat/hooks"
+	"github.com/pbchat/pbchat/internal/chattest"
+)
+
+// TestSyncQueryPlans: every sync statement reads the log through its
+// indexes: one (room, seq) range per room for the events, never a scan of
+// the whole log.
+func TestSyncQueryPlans(t *testing.T) {
+	env := chattest.New(t, chatmodule.Config{})
+	tests := []struct {
+		query string
+		want  []string // substrings of the plan, each on some line
+	}{
+		{"joins", []string{"USING COVERING INDEX idx_pbchat_events_member (member=? AND type=?)"}},
+		{"deletions", []string{"USING COVERING INDEX idx_pbchat_events_room_deleted (room=?)"}},
+		{"events", []string{
+			"SEARCH x USING COVERING INDEX idx_pbchat_events_room_seq (room=? AND seq>? AND seq<?)",
+			"SEARCH x USING COVERING INDEX idx_pbchat_events_room_seq (room=? AND seq>?)",
+			"SEARCH e USING INTEGER PRIMARY KEY (rowid=?)",
+		}},
+		{"records", []string{"SEARCH chat_messages USING INDEX sqlite_autoindex_chat_messages_1 (id=?)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			q, ok := hooks.SyncQueries[tt.query]
+			if tt.query == "records" {
+				messages, err := env.App.FindCollectionByNameOrId("chat_messages")
+				if err != nil {
+					t.Fatal(err)
+				}
+				q.SQL, ok = hooks.RecordJSONSQL(messages)
+				q.Params = dbx.Params{"ids": `["a","b"]`}
+			}
+			if !ok {
+				t.Fatalf("no %s query", tt.query)
+			}
+			var rows []struct {
+				Detail string `db:"detail"`
+			}
+			if err := env.App.DB().NewQuery("EXPLAIN QUERY PLAN " + q.SQL).Bind(q.Params).All(&rows); err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for _, r := range rows {
+				plan = append(plan, r.Detail)
+			}
+			text := strings.Join(plan, "\n")
+			t.Log(text)
+			for _, want := range tt.want {
+				if !strings.Contains(text, want) {
+					t.Errorf("plan lacks %q:\n%s", want, text)
+				}
+			}
+			for _, line := range plan {
+				if strings.HasPrefix(line, "SCAN e") || strings.HasPrefix(line, "SCAN x") || strings.HasPrefix(line, "SCAN _pbchat_events") {
+					t.Errorf("plan scans the log: %q\n%s", line, text)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,84 @@
+package realtime
+
+import (
+	"sync"
+
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
+)
+
+// outboxSize bounds what a client may have queued. A client that falls this
+// far behind is disconnected rather than silently skipped: it reconnects
+// and resynchronises from its last cursor.
+const outboxSize = 1024
+
+// client is one SSE connection's chat subscriptions.
+type client struct {
+	pb     subscriptions.Client
+	user   string
+	topics map[string][]string   // room id → subscription names
+	stock  map[string][]stockSub // collection name → subscriptions
+	rooms  map[string]struct{}   // rooms followed: topics, and every membership when stock is set
+	done   chan struct{}         // closed when the hub forgets the client
+
+	// The client's queued events, oldest first, at most outboxSize. A pump
+	// goroutine runs only while there are some: an idle connection holds no
+	// goroutine and no buffer (a channel of outboxSize would hold ~40 KB each).
+	queueMu sync.Mutex
+	queue   []queued
+	pumping bool
+}
+
+type stockSub struct {
+	name     string // the subscription exactly as the client sent it: the SSE event name
+	recordID string // "*" or one record id
+	// With filter/expand/fields options: rendered by the client's pump (options.go).
+	options *subOptions
+}
+
+// push queues msg; false when the outbox is full (the client is too slow).
+func (c *client) push(msg queued) bool {
+	c.queueMu.Lock()
+	if len(c.queue) >= outboxSize {
+		c.queueMu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, msg)
+	start := !c.pumping
+	c.pumping = true
+	c.queueMu.Unlock()
+	if start {
+		go c.pump()
+	}
+	return true
+}
+
+// pump hands queued messages to PocketBase's client one at a time, so each
+// client gets its events in order and no publisher waits for a slow one.
+// It ends when the queue is empty (the next push starts another) or the
+// client is gone.
+func (c *client) pump() {
+	for {
+		c.queueMu.Lock()
+		if len(c.queue) == 0 || c.gone() {
+			c.queue, c.pumping = nil, false
+			c.queueMu.Unlock()
+			return
+		}
+		msg := c.queue[0]
+		c.queue[0] = queued{}
+		c.queue = c.queue[1:]
+		c.queueMu.Unlock()
+		if msg, ok := msg.resolve(); ok {
+			c.pb.Send(msg)
+		}
+	}
+}
+
+func (c *client) gone() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return c.pb.IsDiscarded()
+	}
+}
