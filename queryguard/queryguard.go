@@ -29,17 +29,17 @@ import (
 	"github.com/pocketbase/pocketbase/tools/search"
 	"github.com/spf13/cast"
 
-	"github.com/pbchat/pbchat/migrations"
+	"github.com/pbchat/pbchat/internal/chat"
 )
 
 // containedIn lists the relations from a chat record to the chat record that
 // contains it. Whoever may list the first may list the second (a member sees
 // the room of a message they see), so following one reveals nothing new.
 var containedIn = map[string][]string{
-	migrations.RoomUsers:     {"room"},
-	migrations.Messages:      {"room"},
-	migrations.MessageReacts: {"message"},
-	migrations.MessageMedia:  {"message", "media"},
+	chat.CollectionRoomUsers:        {"room"},
+	chat.CollectionMessages:         {"room"},
+	chat.CollectionMessageReactions: {"message"},
+	chat.CollectionMessageMedia:     {"message", "media"},
 }
 
 // Refusal is a filter or sort path the caller may not use.
@@ -219,7 +219,7 @@ func (w walker) path(param, path string) error {
 		if err != nil {
 			return nil
 		}
-		if isChat(collection.Name) {
+		if chat.IsCollection(collection.Name) {
 			return refuse("chat collections cannot be joined with @collection")
 		}
 		start, props = collection, props[2:]
@@ -251,6 +251,11 @@ func (w walker) follow(collection *core.Collection, props []string, sorting bool
 		name, _, _ := strings.Cut(prop, ":")
 		last := i == len(props)-1
 		if last {
+			if collection.Fields.GetByName(name) == nil {
+				if back := w.backRelation(name); back != nil && chat.IsCollection(back.Name) {
+					return refuse("chat records cannot be reached through a back-relation")
+				}
+			}
 			if name == core.FieldNameEmail && collection.IsAuth() && (sorting || i > 0) {
 				return refuse("emails can be filtered only on their own collection, and never sorted by")
 			}
@@ -259,11 +264,11 @@ func (w walker) follow(collection *core.Collection, props []string, sorting bool
 
 		field := collection.Fields.GetByName(name)
 		if field == nil {
-			back, err := w.backRelation(name)
-			if err != nil || back == nil {
+			back := w.backRelation(name)
+			if back == nil {
 				return nil // PocketBase refuses unknown fields itself
 			}
-			if isChat(back.Name) {
+			if chat.IsCollection(back.Name) {
 				return refuse("chat records cannot be reached through a back-relation")
 			}
 			collection = back
@@ -285,7 +290,7 @@ func (w walker) follow(collection *core.Collection, props []string, sorting bool
 		if !relation.IsMultiple() && i == len(props)-2 && props[i+1] == core.FieldNameId {
 			return nil
 		}
-		if isChat(target.Name) && !slices.Contains(containedIn[collection.Name], relation.Name) {
+		if chat.IsCollection(target.Name) && !slices.Contains(containedIn[collection.Name], relation.Name) {
 			return refuse(fmt.Sprintf("%s can be reached only from the chat records it contains", target.Name))
 		}
 		collection = target
@@ -293,22 +298,19 @@ func (w walker) follow(collection *core.Collection, props []string, sorting bool
 	return nil
 }
 
-// backRelation resolves "collection_via_field" to its collection.
-func (w walker) backRelation(prop string) (*core.Collection, error) {
+// backRelation resolves "collection_via_field" to its collection (nil when
+// there is none).
+func (w walker) backRelation(prop string) *core.Collection {
 	// As PocketBase's ^(\w+)_via_(\w+)$: the collection is the longest prefix.
 	idx := strings.LastIndex(prop, "_via_")
 	if idx <= 0 {
-		return nil, nil
+		return nil
 	}
 	c, err := w.app.FindCachedCollectionByNameOrId(prop[:idx])
 	if err != nil {
-		return nil, nil
+		return nil
 	}
-	return c, nil
-}
-
-func isChat(collection string) bool {
-	return slices.Contains(migrations.AllCollections, collection)
+	return c
 }
 
 // subscription splits a subscription as PocketBase's client does: its topic
