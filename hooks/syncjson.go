@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -18,9 +19,9 @@ import (
 // hidden fields left out, keys in PocketBase's sorted order). Any other
 // collection is loaded and encoded by PocketBase (loadRecordsJSON's fallback).
 
-// recordJSONSQL returns `SELECT id, json_object(…) AS record FROM collection
-// WHERE id IN ({:ids} as a JSON list)`, or ok=false when a field's type is
-// not one of those below.
+// recordJSONSQL returns the query of the records with ids {:ids} (a JSON
+// list), as one value: "id\x1fJSON" per record, separated by \x1e; or
+// ok=false when a field's type is not one of those below.
 func recordJSONSQL(collection *core.Collection) (query string, ok bool) {
 	if collection.IsAuth() || collection.IsView() {
 		return "", false // email visibility, view rows: PocketBase's own way
@@ -45,18 +46,21 @@ func recordJSONSQL(collection *core.Collection) (query string, ok bool) {
 	for _, p := range pairs {
 		args = append(args, quoteSQL(p.key), p.expr)
 	}
-	return `SELECT id, json_object(` + strings.Join(args, ", ") + `) AS record FROM ` + quoteIdent(collection.Name) +
-		` WHERE id IN (SELECT value FROM json_each({:ids}))`, true
+	// Packed into one value like the log rows (see packedLogRow).
+	return `SELECT coalesce(group_concat(id || char(31) || json_object(` + strings.Join(args, ", ") + `), char(30)), '') FROM ` +
+		quoteIdent(collection.Name) + ` WHERE id IN (SELECT value FROM json_each({:ids}))`, true
 }
 
 // fieldJSONExpr is the SQL of a field's value as PocketBase exports it.
 func fieldJSONExpr(field core.Field) (string, bool) {
 	col := quoteIdent(field.GetName())
-	text := `CAST(coalesce(` + col + `, '') AS TEXT)`
+	// Single-valued text-like columns are TEXT NOT NULL DEFAULT '' (TEXT
+	// affinity stores numbers as text): the column is the value.
+	text := col
 	// A multi-valued field holds a JSON array; PocketBase reads a plain
 	// non-empty string as a list of one.
 	list := `(CASE WHEN json_valid(` + col + `) AND json_type(` + col + `) = 'array' THEN json(` + col + `)` +
-		` WHEN coalesce(` + col + `, '') = '' THEN json_array() ELSE json_array(` + text + `) END)`
+		` WHEN coalesce(` + col + `, '') = '' THEN json_array() ELSE json_array(CAST(` + col + ` AS TEXT)) END)`
 	switch f := field.(type) {
 	case *core.TextField, *core.EmailField, *core.URLField, *core.EditorField, *core.DateField, *core.AutodateField:
 		return text, true
@@ -98,15 +102,18 @@ func loadRecordsJSON(app core.App, db dbx.Builder, name string, ids []string) (m
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	out := make(map[string]json.RawMessage, len(ids))
 	if query, ok := recordJSONSQL(collection); ok {
-		var rows []struct {
-			ID     string `db:"id"`
-			Record string `db:"record"`
-		}
-		if err := db.NewQuery(query).Bind(dbx.Params{"ids": jsonList(ids)}).All(&rows); err != nil {
+		var packed []byte
+		if err := db.NewQuery(query).Bind(dbx.Params{"ids": jsonList(ids)}).Row(&packed); err != nil {
 			return nil, fmt.Errorf("pbchat sync: load %s: %w", name, err)
 		}
-		for _, row := range rows {
-			out[row.ID] = json.RawMessage(row.Record)
+		for len(packed) > 0 {
+			var record []byte
+			record, packed, _ = bytes.Cut(packed, []byte(recordSep))
+			id, raw, found := bytes.Cut(record, []byte(unitSep))
+			if !found {
+				return nil, fmt.Errorf("pbchat sync: malformed %s record %q", name, record)
+			}
+			out[string(id)] = raw
 		}
 		return out, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/pocketbase/dbx"
@@ -102,16 +103,14 @@ func TestRecordJSONMatchesPocketBase(t *testing.T) {
 				ids[i] = r.Id
 			}
 			rawIDs, _ := json.Marshal(ids)
-			var rows []struct {
-				ID     string `db:"id"`
-				Record string `db:"record"`
-			}
-			if err := env.App.DB().NewQuery(query).Bind(dbx.Params{"ids": string(rawIDs)}).All(&rows); err != nil {
+			var packed string
+			if err := env.App.DB().NewQuery(query).Bind(dbx.Params{"ids": string(rawIDs)}).Row(&packed); err != nil {
 				t.Fatal(err)
 			}
 			got := map[string]string{}
-			for _, row := range rows {
-				got[row.ID] = row.Record
+			for _, row := range strings.Split(packed, "\x1e") {
+				id, record, _ := strings.Cut(row, "\x1f")
+				got[id] = record
 			}
 			for _, record := range records {
 				want, err := json.Marshal(record)

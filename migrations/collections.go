@@ -11,14 +11,14 @@ import (
 	"github.com/pbchat/pbchat/internal/chat"
 )
 
-// Collection names, fixed by the spec.
+// Collection names, fixed by the spec (defined in internal/chat).
 const (
-	Rooms          = "chat_rooms"
-	RoomUsers      = "chat_room_users"
-	Messages       = "chat_messages"
-	Media          = "chat_media"
-	MessageMedia   = "chat_message_media"
-	MessageReacts  = "chat_message_reactions"
+	Rooms          = chat.CollectionRooms
+	RoomUsers      = chat.CollectionRoomUsers
+	Messages       = chat.CollectionMessages
+	Media          = chat.CollectionMedia
+	MessageMedia   = chat.CollectionMessageMedia
+	MessageReacts  = chat.CollectionMessageReactions
 	mediaThumbSm   = "100x100"
 	mediaThumbWide = "480x0"
 )

@@ -41,7 +41,7 @@ type Hub struct {
 	pbServedBy map[string]bool    // client ids counted in pocketBaseServed
 	byUser     map[string]map[*client]struct{}
 	byRoom     map[string]map[*client]struct{}
-	removals   removalLog
+	changes    membershipLog
 
 	// followMu orders the broker calls (follow.go); followed is what the
 	// broker was last told.
@@ -64,17 +64,18 @@ func NewHub(broker Broker, logger *slog.Logger) *Hub {
 	return h
 }
 
-// ticket is taken before a subscription plan is computed; install checks
-// the removals that came after it.
+// ticket is taken before a subscription plan is computed; install applies
+// the membership changes that came after it (memberships.go).
 func (h *Hub) ticket() ticket {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return ticket(h.removals.seq)
+	return ticket(h.changes.seq)
 }
 
 // install replaces a client's chat subscriptions with plan's (each
-// subscribe request carries the whole set), leaving out the rooms that
-// removals after t took from the user. A client whose connection ended, or
+// subscribe request carries the whole set), with the membership changes
+// after t applied: rooms the user left are left out, rooms the user joined
+// are followed by stock subscriptions. A client whose connection ended, or
 // whose user's authority ended after t, is not registered (errClientGone);
 // errPlanStale asks for a new plan.
 func (h *Hub) install(pb subscriptions.Client, plan Plan, t ticket) error {
@@ -97,7 +98,7 @@ func (h *Hub) apply(pb subscriptions.Client, user string, topics map[string][]st
 	if h.gone(pb) {
 		return errClientGone
 	}
-	revoked, removed, complete := h.removals.since(t, user)
+	revoked, changes, complete := h.changes.since(t, user)
 	if !complete {
 		return errPlanStale
 	}
@@ -108,10 +109,15 @@ func (h *Hub) apply(pb subscriptions.Client, user string, topics map[string][]st
 		pb.Discard()
 		return errClientGone
 	}
-	if len(removed) > 0 {
+	if len(changes) > 0 {
 		topics = maps.Clone(topics)
-		maps.DeleteFunc(topics, func(room string, _ []string) bool { return removed[room] })
-		memberRooms = slices.DeleteFunc(slices.Clone(memberRooms), func(room string) bool { return removed[room] })
+		maps.DeleteFunc(topics, func(room string, _ []string) bool { joined, ok := changes[room]; return ok && !joined })
+		memberRooms = slices.DeleteFunc(slices.Clone(memberRooms), func(room string) bool { _, ok := changes[room]; return ok })
+		for room, joined := range changes {
+			if joined {
+				memberRooms = append(memberRooms, room)
+			}
+		}
 	}
 
 	old := h.clients[pb.Id()]
@@ -267,7 +273,7 @@ func (h *Hub) Deliver(ev chat.Event) {
 
 	if ev.Type == chat.EventAuthRevoked {
 		for _, user := range ev.Users {
-			h.removals.add(user, "")
+			h.changes.add(membership{user: user})
 			for c := range h.byUser[user] {
 				changed = append(changed, h.drop(c, "token revoked")...)
 			}
@@ -279,6 +285,7 @@ func (h *Hub) Deliver(ev chat.Event) {
 
 	// A joining member hears their own arrival; a leaving one hears their departure.
 	if ev.Type == chat.EventMemberJoined {
+		h.changes.add(membership{user: ev.Member, room: ev.Room, joined: true})
 		for c := range h.byUser[ev.Member] {
 			if len(c.stock) > 0 {
 				c.rooms[ev.Room] = struct{}{}
@@ -338,12 +345,12 @@ func (h *Hub) Deliver(ev chat.Event) {
 
 	switch ev.Type {
 	case chat.EventMemberLeft:
-		h.removals.add(ev.Member, ev.Room)
+		h.changes.add(membership{user: ev.Member, room: ev.Room})
 		for c := range h.byUser[ev.Member] {
 			changed = append(changed, h.leave(c, ev.Room)...)
 		}
 	case chat.EventRoomDeleted:
-		h.removals.add("", ev.Room)
+		h.changes.add(membership{room: ev.Room})
 		for c := range h.byRoom[ev.Room] {
 			changed = append(changed, h.leave(c, ev.Room)...)
 		}

@@ -83,21 +83,26 @@ func received(t *testing.T, pb subscriptions.Client, within time.Duration) []str
 	}
 }
 
-// TestHubRemovalWhilePlanned: a removal whose event reaches the hub after a
-// plan was computed and before it is installed is not undone by the install.
-func TestHubRemovalWhilePlanned(t *testing.T) {
+// TestHubMembershipChangesWhilePlanned: a membership change whose event
+// reaches the hub after a plan was computed and before it is installed is
+// not undone by the install.
+func TestHubMembershipChangesWhilePlanned(t *testing.T) {
+	all := []string{"chat/rooms/r1:x1", "chat_messages/*:x1", "chat_messages/*:x2"}
 	tests := []struct {
 		name    string
 		between []chat.Event // delivered between the plan and its install
 		install error
-		want    []string // what bob gets of a message in r1 then one in r2
+		want    []string // what bob gets of a message in r1, r2 then r3
 	}{
-		{"nothing", nil, nil, []string{"chat/rooms/r1:x1", "chat_messages/*:x1", "chat_messages/*:x2"}},
+		{"nothing", nil, nil, all},
 		{"bob left r1", []chat.Event{memberEvent(chat.EventMemberLeft, "r1", "bob")}, nil, []string{"chat_messages/*:x2"}},
-		{"carol left r1", []chat.Event{memberEvent(chat.EventMemberLeft, "r1", "carol")}, nil, []string{"chat/rooms/r1:x1", "chat_messages/*:x1", "chat_messages/*:x2"}},
+		{"carol left r1", []chat.Event{memberEvent(chat.EventMemberLeft, "r1", "carol")}, nil, all},
 		{"r1 deleted", []chat.Event{roomDeleted("r1")}, nil, []string{"chat_messages/*:x2"}},
+		{"bob joined r3", []chat.Event{memberEvent(chat.EventMemberJoined, "r3", "bob")}, nil, append(slices.Clone(all), "chat_messages/*:x3")},
+		{"bob joined and left r3", []chat.Event{memberEvent(chat.EventMemberJoined, "r3", "bob"), memberEvent(chat.EventMemberLeft, "r3", "bob")}, nil, all},
+		{"bob left and rejoined r2", []chat.Event{memberEvent(chat.EventMemberLeft, "r2", "bob"), memberEvent(chat.EventMemberJoined, "r2", "bob")}, nil, all},
 		{"bob's token revoked", []chat.Event{revocation("bob")}, errClientGone, nil},
-		{"carol's token revoked", []chat.Event{revocation("carol")}, nil, []string{"chat/rooms/r1:x1", "chat_messages/*:x1", "chat_messages/*:x2"}},
+		{"carol's token revoked", []chat.Event{revocation("carol")}, nil, all},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +118,7 @@ func TestHubRemovalWhilePlanned(t *testing.T) {
 			}
 			hub.Deliver(msgEvent("r1", "x1"))
 			hub.Deliver(msgEvent("r2", "x2"))
+			hub.Deliver(msgEvent("r3", "x3"))
 			if got := received(t, pb, 300*time.Millisecond); !slices.Equal(got, tt.want) {
 				t.Fatalf("bob got %v, want %v", got, tt.want)
 			}
@@ -123,8 +129,8 @@ func TestHubRemovalWhilePlanned(t *testing.T) {
 	}
 }
 
-// TestHubRemovalBeforeTicket: what was removed before the ticket is the
-// plan's business (it read the database after): the install keeps it.
+// TestHubRemovalBeforeTicket: what changed before the ticket is the plan's
+// business (it read the database after): the install takes the plan as is.
 func TestHubRemovalBeforeTicket(t *testing.T) {
 	hub := NewHub(NewLocalBroker(), quietLogger)
 	pb := NewClient()
@@ -142,11 +148,11 @@ func TestHubRemovalBeforeTicket(t *testing.T) {
 func TestHubPlanStaleAfterManyRemovals(t *testing.T) {
 	hub := NewHub(NewLocalBroker(), quietLogger)
 	since := hub.ticket()
-	for i := 0; i <= removalLogSize; i++ {
+	for i := 0; i <= membershipLogSize; i++ {
 		hub.Deliver(memberEvent(chat.EventMemberLeft, fmt.Sprintf("room%d", i), "carol"))
 	}
 	if err := hub.install(NewClient(), bobsPlan(), since); !errors.Is(err, errPlanStale) {
-		t.Fatalf("install after %d removals: %v", removalLogSize+1, err)
+		t.Fatalf("install after %d removals: %v", membershipLogSize+1, err)
 	}
 }
 

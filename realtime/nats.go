@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -83,10 +84,17 @@ type NATSBroker struct {
 	origin   string
 	replay   *nats.Subscription
 
+	// failed is set when a publish failed: nodes are told when NATS is back.
+	failed atomic.Bool
+
 	mu   sync.Mutex
 	seq  uint64
 	ring [replayWindow]published // the last events published, by seq % replayWindow
 }
+
+// eventsLost is the type of the notice the writer publishes to every node
+// after it failed to publish events; it never reaches a client.
+const eventsLost = "pbchat.events-lost"
 
 type published struct {
 	seq  uint64
@@ -99,11 +107,22 @@ type published struct {
 // by the client (and dropped past its buffer), never failing the write that
 // produced them.
 func ConnectNATS(config chat.NATSConfig, name string, logger *slog.Logger) (*NATSBroker, error) {
-	conn, err := connectNATS(config, name, logger)
+	b := &NATSBroker{subjects: subjects{config.Prefix()}, logger: logger, origin: security.RandomString(12)}
+	ready := make(chan struct{})
+	reportFailures := func(*nats.Conn) {
+		<-ready
+		b.reportFailures()
+	}
+	conn, err := connectNATS(config, name, logger, nats.ConnectHandler(reportFailures), nats.ReconnectHandler(func(c *nats.Conn) {
+		logger.Info("pbchat: NATS reconnected", slog.String("url", c.ConnectedUrl()))
+		reportFailures(c)
+	}))
 	if err != nil {
+		close(ready)
 		return nil, err
 	}
-	b := &NATSBroker{conn: conn, subjects: subjects{config.Prefix()}, logger: logger, origin: security.RandomString(12)}
+	b.conn = conn
+	close(ready)
 	if b.replay, err = conn.Subscribe(b.subjects.replay(), b.answerReplay); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("pbchat: NATS subscribe %s: %w", b.subjects.replay(), err)
@@ -155,9 +174,25 @@ func (b *NATSBroker) Publish(event chat.Event) error {
 	defer b.mu.Unlock()
 	data = b.stamp(event.Room, data)
 	if err := b.conn.Publish(subject, data); err != nil {
+		b.failed.Store(true)
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}
 	return nil
+}
+
+// reportFailures tells every node, once NATS is back, that events were not
+// published (past the client's reconnect buffer): their clients resynchronise.
+func (b *NATSBroker) reportFailures() {
+	if !b.failed.Swap(false) {
+		return
+	}
+	data, _ := json.Marshal(chat.Event{Type: eventsLost})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.conn.Publish(b.subjects.users(), b.stamp("", data)); err != nil {
+		b.failed.Store(true)
+		b.logger.Error("pbchat: NATS publish of a loss notice", slog.Any("error", err))
+	}
 }
 
 // stamp numbers an encoded event, keeps it for catch-up and returns its

@@ -246,3 +246,44 @@ func TestNATSNodeRetriesSubscriptions(t *testing.T) {
 		t.Fatal("r2 reported although never subscribed")
 	}
 }
+
+// TestNATSWriterReportsFailedPublishes: events the writer failed to publish
+// (NATS away past its client's buffer) are announced once NATS is back, and
+// every node disconnects its clients to resynchronise.
+func TestNATSWriterReportsFailedPublishes(t *testing.T) {
+	config := startNATS(t)
+	writer, err := ConnectNATS(config, "writer", quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(writer.Close)
+	node, err := ConnectNATSNode(config, "node", quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Close)
+	hub := NewHub(node, quietLogger)
+	bob := NewClient()
+	hub.set(bob, "bob", map[string][]string{"r1": {"chat/rooms/r1"}}, nil, nil)
+	if err := node.conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	writer.reportFailures() // nothing failed: nothing to say
+	if err := writer.Publish(msgEvent("r1", "x1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := received(t, bob, 500*time.Millisecond); !slices.Equal(got, []string{"chat/rooms/r1:x1"}) || bob.IsDiscarded() {
+		t.Fatalf("bob got %v (discarded %v)", got, bob.IsDiscarded())
+	}
+
+	writer.failed.Store(true)
+	writer.reportFailures()
+	deadline := time.Now().Add(5 * time.Second)
+	for !bob.IsDiscarded() {
+		if time.Now().After(deadline) {
+			t.Fatal("a node kept its clients after the writer failed to publish")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

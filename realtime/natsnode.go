@@ -84,7 +84,7 @@ func ConnectNATSNode(config chat.NATSConfig, name string, logger *slog.Logger) (
 			b.lost("")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrSlowConsumer) {
+			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil && b.carriesEvents(sub.Subject) {
 				logger.Error("pbchat: NATS events dropped: this node fell behind", slog.Any("error", err))
 				b.lost("")
 				return
@@ -118,6 +118,11 @@ func newNATSNodeBroker(config chat.NATSConfig, logger *slog.Logger) *NATSNodeBro
 		return b.conn.ChanSubscribe(subject, inbox)
 	}
 	return b
+}
+
+// carriesEvents reports whether subject is one of the writer's event subjects.
+func (b *NATSNodeBroker) carriesEvents(subject string) bool {
+	return subject == b.subjects.users() || strings.HasPrefix(subject, b.subjects.room(""))
 }
 
 // Publish refuses: the writer publishes, nodes only deliver.
@@ -317,11 +322,12 @@ func (b *NATSNodeBroker) handle(env envelope) {
 	if listener == nil {
 		return
 	}
-	if restarted {
-		// The writer restarted: what it had published and not sent is gone.
+	if restarted || env.Type == eventsLost {
+		// The writer restarted (what it had published and not sent is gone)
+		// or could not publish some events.
 		listener.Lost("")
 	}
-	if skip {
+	if skip || env.Type == eventsLost {
 		return
 	}
 	b.deliver(listener, env)

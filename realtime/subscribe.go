@@ -81,10 +81,10 @@ func (h *Hub) Bind(app core.App, settings chat.Settings) {
 }
 
 // installOnWriter installs a plan once PocketBase has accepted the request.
-// In the rare case that more removals than the hub remembers came while the
-// plan was computed it is computed again; when that fails (a room topic the
-// user lost meanwhile) the connection is closed: the SDK reconnects and
-// resubscribes, and gets the refusal.
+// In the rare case that more membership changes than the hub remembers came
+// while the plan was computed it is computed again; when that fails (a room
+// topic the user lost meanwhile) the connection is closed: the SDK
+// reconnects and resubscribes, and gets the refusal.
 func (h *Hub) installOnWriter(e *core.RealtimeSubscribeRequestEvent, settings chat.Settings, subs []string, plan Plan, since ticket) {
 	for attempt := 0; ; attempt++ {
 		err := h.install(e.Client, plan, since)
