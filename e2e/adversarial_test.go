@@ -966,9 +966,9 @@ func TestAdversarialRealtimeReplay(t *testing.T) {
 	if res := old.Subscribe(topic, "chat_messages/*", filtered, expanded); res.Status != http.StatusForbidden {
 		t.Errorf("removed member renews the room topic on her old connection: %d", res.Status)
 	}
-	// The sentinel comes through both delivery paths: pbchat's (stock
-	// subscriptions without options) and PocketBase's own (subscriptions with
-	// filter or expand options, which PocketBase evaluates per client).
+	// The sentinel comes through both kinds of stock subscription that pbchat
+	// serves: without options, and with filter or expand options (evaluated
+	// per member on the writer).
 	pbSentinel := opts(`{"query":{"filter":"room = '` + w.carolRoom.id + `'"}}`)
 	for _, c := range []*chattest.SSE{old, fresh} {
 		if res := c.Subscribe("chat_messages/*", "chat_message_reactions/*", "chat_room_users/*", "chat_rooms/*", filtered, expanded, "chat_messages/"+w.secretMsg, pbSentinel); res.Status != http.StatusNoContent {

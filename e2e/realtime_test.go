@@ -353,7 +353,7 @@ func TestRealtimeRevokedTokenEndsDelivery(t *testing.T) {
 	})
 }
 
-func TestRealtimeSubscriptionWithFilterKeepsPocketBasePath(t *testing.T) {
+func TestRealtimeSubscriptionWithFilterDelivers(t *testing.T) {
 	f := newRealtimeFixture(t)
 	bob := f.env.Connect(f.bob)
 	sub := "chat_messages/*?options=" + url.QueryEscape(`{"query":{"filter":"text ~ 'keep'"}}`)

@@ -52,7 +52,7 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	app.OnRecordDeleteRequest(migrations.MessageReacts).BindFunc(reactions.deleteRequest)
 
 	// Event log: every room change with a realtime type, in its transaction.
-	eventLog := newEventLog()
+	eventLog := newEventLog(app)
 	eventLog.bind(app)
 
 	// Realtime: every committed change of a chat collection becomes an event.

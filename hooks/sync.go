@@ -39,13 +39,19 @@ type syncAnswer struct {
 // syncEvent is one change as the realtime room topics name it, with the
 // record as the records API shows it now (a tombstone for deletes).
 type syncEvent struct {
-	Cursor     string          `json:"cursor"`
-	Type       string          `json:"type"`
-	Room       string          `json:"room"`
-	Collection string          `json:"collection"`
-	Action     string          `json:"action"`
-	Record     json.RawMessage `json:"record"`
+	Cursor     string  `json:"cursor"`
+	Type       string  `json:"type"`
+	Room       string  `json:"room"`
+	Collection string  `json:"collection"`
+	Action     string  `json:"action"`
+	Record     rawJSON `json:"record"`
 }
+
+// rawJSON is JSON text kept as a string: a slice of the query's packed
+// value, copied nowhere until it is written out.
+type rawJSON string
+
+func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
 
 // sync serves GET /api/chat/sync?since=CURSOR&limit=N: the caller's events
 // after since, oldest first.
@@ -74,7 +80,11 @@ func (h syncer) sync(e *core.RequestEvent) error {
 	}
 	// Written out: the records are JSON already, and PocketBase's encoder
 	// would parse each of them again.
-	return e.Blob(http.StatusOK, "application/json", answer.appendJSON(make([]byte, 0, 512*len(answer.Events)+128)))
+	size := 128
+	for _, ev := range answer.Events {
+		size += len(ev.Record) + 160
+	}
+	return e.Blob(http.StatusOK, "application/json", answer.appendJSON(make([]byte, 0, size)))
 }
 
 // appendJSON appends the answer as JSON (what e.JSON would write).
@@ -156,7 +166,7 @@ func unpackLogRows(packed string) ([]logRow, error) {
 // logState is what decides whether a cursor can be served.
 type logState struct {
 	epochs  []epochRange
-	head    int64 // the last seq ever committed
+	head    int64 // the last seq committed (pruning keeps the newest row)
 	horizon int64 // events up to it are pruned
 }
 
@@ -201,10 +211,8 @@ func loadLogState(db dbx.Builder) (logState, error) {
 		return s, fmt.Errorf("pbchat sync: epochs: %w", err)
 	}
 	var first sql.NullInt64
-	err := db.NewQuery(`SELECT
-		coalesce((SELECT seq FROM sqlite_sequence WHERE name = {:table}), 0),
-		(SELECT min(seq) FROM `+migrations.EventsTable+`)`).
-		Bind(dbx.Params{"table": migrations.EventsTable}).Row(&s.head, &first)
+	err := db.NewQuery(`SELECT coalesce((SELECT max(seq) FROM `+migrations.EventsTable+`), 0),
+		(SELECT min(seq) FROM `+migrations.EventsTable+`)`).Row(&s.head, &first)
 	if err != nil {
 		return s, fmt.Errorf("pbchat sync: log head: %w", err)
 	}
@@ -359,7 +367,9 @@ func loadSyncScope(db dbx.Builder, userID string, since int64) (*syncScope, erro
 const eventsSQL = `WITH w(room, after) AS MATERIALIZED (
 		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each({:windows})
 	), c(room, after, upto) AS MATERIALIZED (
-		SELECT room, after, {:head} FROM w
+		SELECT room, after, coalesce((SELECT x.seq FROM ` + migrations.EventsTable + ` x
+			WHERE x.room = w.room AND x.seq > w.after ORDER BY x.seq LIMIT 1 OFFSET {:cap}), {:head})
+		FROM w
 	)
 	SELECT coalesce(group_concat(` + packedLogRow + `, char(30)), '') FROM ` + migrations.EventsTable + ` e WHERE e.seq IN (
 		SELECT x.seq FROM c CROSS JOIN ` + migrations.EventsTable + ` x
@@ -400,7 +410,7 @@ func syncEvents(app core.App, db dbx.Builder, state logState, rows []logRow) ([]
 			ids[row.Collection] = append(ids[row.Collection], row.RecordID)
 		}
 	}
-	records := map[string]map[string]json.RawMessage{}
+	records := map[string]map[string]rawJSON{}
 	for name, list := range ids {
 		loaded, err := loadRecordsJSON(app, db, name, list)
 		if err != nil {
@@ -453,7 +463,7 @@ func syncEvents(app core.App, db dbx.Builder, state logState, rows []logRow) ([]
 			if err != nil {
 				return nil, err
 			}
-			ev.Record = raw
+			ev.Record = rawJSON(raw)
 		} else {
 			ev.Record = records[row.Collection][row.RecordID]
 		}

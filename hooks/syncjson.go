@@ -1,7 +1,6 @@
 package hooks
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -94,26 +93,26 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // loadRecordsJSON returns the records of collection with the given ids, as
 // JSON keyed by id, read through db (the sync's read transaction). Missing
 // ids are absent.
-func loadRecordsJSON(app core.App, db dbx.Builder, name string, ids []string) (map[string]json.RawMessage, error) {
+func loadRecordsJSON(app core.App, db dbx.Builder, name string, ids []string) (map[string]rawJSON, error) {
 	collection, err := app.FindCachedCollectionByNameOrId(name)
 	if err != nil {
 		return nil, fmt.Errorf("pbchat sync: collection %s: %w", name, err)
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	out := make(map[string]json.RawMessage, len(ids))
+	out := make(map[string]rawJSON, len(ids))
 	if query, ok := recordJSONSQL(collection); ok {
-		var packed []byte
+		var packed string
 		if err := db.NewQuery(query).Bind(dbx.Params{"ids": jsonList(ids)}).Row(&packed); err != nil {
 			return nil, fmt.Errorf("pbchat sync: load %s: %w", name, err)
 		}
-		for len(packed) > 0 {
-			var record []byte
-			record, packed, _ = bytes.Cut(packed, []byte(recordSep))
-			id, raw, found := bytes.Cut(record, []byte(unitSep))
+		for packed != "" {
+			var record string
+			record, packed, _ = strings.Cut(packed, recordSep)
+			id, raw, found := strings.Cut(record, unitSep)
 			if !found {
 				return nil, fmt.Errorf("pbchat sync: malformed %s record %q", name, record)
 			}
-			out[string(id)] = raw
+			out[id] = rawJSON(raw)
 		}
 		return out, nil
 	}
@@ -134,7 +133,7 @@ func loadRecordsJSON(app core.App, db dbx.Builder, name string, ids []string) (m
 		if err != nil {
 			return nil, fmt.Errorf("pbchat sync: encode %s %s: %w", name, record.Id, err)
 		}
-		out[record.Id] = raw
+		out[record.Id] = rawJSON(raw)
 	}
 	return out, nil
 }

@@ -12,8 +12,10 @@ import (
 // event would cost a send too much, and nobody edits the log by hand.
 const (
 	// EventsTable holds one row per room change that has a realtime type,
-	// written in the change's transaction. seq only grows: AUTOINCREMENT
-	// never hands out a committed seq twice, even after pruning.
+	// written in the change's transaction. seq only grows: a new row's seq
+	// is one more than the largest in the table, and pruning never deletes
+	// the newest row. (Not AUTOINCREMENT: that writes sqlite_sequence, one
+	// more page, on every insert.)
 	EventsTable = "_pbchat_events"
 	// EpochsTable holds the database identity half of a cursor: every
 	// process that writes to the log starts an epoch at the next seq.
@@ -33,7 +35,7 @@ const eventLogMigration = "1764000004_pbchat_event_log.go"
 func createEventLog(app core.App) error {
 	statements := []string{
 		`CREATE TABLE IF NOT EXISTS ` + EventsTable + ` (
-			seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+			seq        INTEGER PRIMARY KEY,
 			room       TEXT NOT NULL,
 			type       TEXT NOT NULL,
 			collection TEXT NOT NULL,

@@ -113,7 +113,7 @@ func ConnectNATS(config chat.NATSConfig, name string, logger *slog.Logger) (*NAT
 		<-ready
 		b.reportFailures()
 	}
-	conn, err := connectNATS(config, name, logger, nats.ConnectHandler(reportFailures), nats.ReconnectHandler(func(c *nats.Conn) {
+	conn, err := connectNATS(config, name, logger, nats.ReconnectBufSize(-1), nats.ConnectHandler(reportFailures), nats.ReconnectHandler(func(c *nats.Conn) {
 		logger.Info("pbchat: NATS reconnected", slog.String("url", c.ConnectedUrl()))
 		reportFailures(c)
 	}))
