@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -275,8 +274,6 @@ func CopyDir(src, dst string) error {
 	}
 	return nil
 }
-
-var errTimeout = errors.New("timeout")
 
 // NewSchemaApp opens a data dir with PocketBase's and pbchat's schema and
 // nothing else: no hooks, no server. For writing datasets.

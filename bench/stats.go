@@ -36,15 +36,6 @@ func Median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// MedianDuration of durations.
-func MedianDuration(d []time.Duration) time.Duration {
-	v := make([]float64, len(d))
-	for i, x := range d {
-		v[i] = float64(x)
-	}
-	return time.Duration(Median(v))
-}
-
 // CPUTime is this process's user+system CPU time.
 func CPUTime() time.Duration {
 	var usage syscall.Rusage

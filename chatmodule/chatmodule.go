@@ -8,26 +8,32 @@
 // is already bootstrapped), binds the hooks that enforce chat permissions
 // and invariants, the /api/chat routes and the orphan media job, and, when
 // app is a *pocketbase.PocketBase, adds the `chat` command group.
+//
+// This package is pbchat's public face (Config, Register, MustRegister, the
+// commands); what it binds lives in the packages named for it: migrations,
+// hooks, realtime, queryguard, ratelimit and demo, over the rules in
+// internal/chat (docs/architecture.md).
 package chatmodule
 
 import (
-	"fmt"
-
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/pbchat/pbchat/demo"
 	"github.com/pbchat/pbchat/hooks"
 	"github.com/pbchat/pbchat/internal/chat"
 	"github.com/pbchat/pbchat/migrations"
 	"github.com/pbchat/pbchat/queryguard"
+	"github.com/pbchat/pbchat/ratelimit"
 	"github.com/pbchat/pbchat/realtime"
 )
 
-// Config configures pbchat; its zero value is the spec's defaults.
-// Each field is documented on chat.Settings:
+// Config configures pbchat; its zero value is the spec's defaults. It is
+// chat.Settings, where each field is documented:
 //
 //   - UsersCollection: the auth collection of chat users. Default "users".
-//   - RoomDefaults: creator and member permissions per room type. Default: the spec's table.
+//   - RoomDefaults: creator and member permissions per room type ("private_messages",
+//     "group", "channel"); a type or half left out keeps the spec's default.
 //   - Reactions: Mode "emoji" (default), "like_dislike" or "custom" (MaxLength, default 32),
 //     or an Allowed list that wins over the mode.
 //   - MaxMessageLength: characters per message. Default 4000.
@@ -35,24 +41,49 @@ import (
 //   - MaxMediaSize: bytes per chat_media file. Default 20 MiB.
 //   - OrphanMediaTTL: how long never-attached media is kept. Default 24h.
 //   - OrphanMediaCleanupSchedule: cron of the clean-up job. Default "*/10 * * * *".
-//   - RateLimits: per-user limits on chat writes (see ratelimit.go). Default on:
-//     50 messages and 50 reactions per 10s, 30 uploads per 60s, 100 other writes per 10s;
-//     per IP 10 sign-ups per hour, 30 sign-ins per minute, 5 account e-mails per 10 min,
-//     120 realtime connects per minute (see ratelimit_ip.go).
+//   - EventRetention: how long the event log keeps a room change for
+//     GET /api/chat/sync; an older cursor answers "reset". Default 30 days.
+//   - RateLimits (package ratelimit): Disabled turns every limit off (default on).
+//     Per user: Messages 50 and Reactions 50 per 10s, Media 30 per 60s,
+//     Writes (every other chat write) 100 per 10s. Per IP: SignUps 10 per hour,
+//     SignIns 30 per 60s, AccountEmails 5 per 10 min, RealtimeConnects 120 per 60s.
+//   - NATS: URL and SubjectPrefix (default "pbchat") join a writer and realtime
+//     nodes over NATS. Empty: one process.
 type Config = chat.Settings
 
-// Reaction modes and room defaults, re-exported so host apps need one import.
-type (
-	ReactionRules = chat.ReactionRules
-	RoomDefaults  = chat.RoomDefaults
-	NATSConfig    = chat.NATSConfig
-	Permissions   = chat.Permissions
-)
+// ReactionRules is Config.Reactions: a reaction mode or an allowed list.
+type ReactionRules = chat.ReactionRules
 
+// RoomDefaults is an entry of Config.RoomDefaults: a room type's creator
+// and member permissions.
+type RoomDefaults = chat.RoomDefaults
+
+// Permissions is a set of chat permissions (can_add_users, …).
+type Permissions = chat.Permissions
+
+// NATSConfig is Config.NATS.
+type NATSConfig = chat.NATSConfig
+
+// RateLimits is Config.RateLimits; PocketBase's rate limit settings hold
+// them under the labels of package ratelimit (pbchat:messages, …).
+type RateLimits = chat.RateLimits
+
+// RateLimit is one of RateLimits: MaxRequests per Duration.
+type RateLimit = chat.RateLimit
+
+// The reaction modes of ReactionRules.
 const (
 	ReactionsEmoji       = chat.ReactionsEmoji
 	ReactionsLikeDislike = chat.ReactionsLikeDislike
 	ReactionsCustom      = chat.ReactionsCustom
+)
+
+// The accounts `chat demo` creates (package demo): alice, bob, carol and
+// dave @example.com share DemoPassword; the superuser is DemoAdminEmail.
+const (
+	DemoPassword      = demo.Password
+	DemoAdminEmail    = demo.AdminEmail
+	DemoAdminPassword = demo.AdminPassword
 )
 
 // MustRegister is Register that panics on error.
@@ -96,7 +127,7 @@ func Register(app core.App, config Config) error {
 		}
 	}
 
-	if err := bindRateLimits(app, settings); err != nil {
+	if err := ratelimit.Bind(app, settings); err != nil {
 		return err
 	}
 
@@ -104,14 +135,6 @@ func Register(app core.App, config Config) error {
 		pb.RootCmd.AddCommand(newChatCommand(app, settings))
 	}
 	return nil
-}
-
-// prepare brings a bootstrapped app's schema up to date outside of serve.
-func prepare(app core.App, settings chat.Settings) error {
-	if err := app.RunAllMigrations(); err != nil {
-		return fmt.Errorf("pocketbase migrations: %w", err)
-	}
-	return migrations.Run(app, settings)
 }
 
 // newBroker is the in-process broker, or NATS when Config.NATS.URL is set

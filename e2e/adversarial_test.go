@@ -18,12 +18,8 @@ package e2e
 // must be the same.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"net/http"
 	"net/url"
 	"slices"
@@ -100,21 +96,6 @@ type advActor struct {
 	name      string
 	user      *chattest.User // nil: guest
 	forbidden []*advRoom
-}
-
-func advPNG(t testing.TB) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
-	for x := 0; x < 4; x++ {
-		for y := 0; y < 4; y++ {
-			img.Set(x, y, color.RGBA{R: uint8(60 * x), G: uint8(60 * y), B: 90, A: 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // newAdvWorld builds the rooms through the API, as their members would.
@@ -252,7 +233,7 @@ func (w *advWorld) ok(u *chattest.User, method, path string, body any) *chattest
 
 func (w *advWorld) upload(u *chattest.User) (id, file string) {
 	w.t.Helper()
-	res := w.env.Upload(u, http.MethodPost, advMediaURL, nil, chattest.File{Field: "file", Name: "secret.png", Content: advPNG(w.t)})
+	res := w.env.Upload(u, http.MethodPost, advMediaURL, nil, chattest.File{Field: "file", Name: "secret.png", Content: chattest.PNG(4, 4)})
 	if res.Status != http.StatusOK {
 		w.t.Fatalf("upload: %d %s", res.Status, res)
 	}
@@ -696,7 +677,7 @@ func TestAdversarialMassAssignment(t *testing.T) {
 		}
 		// An upload "by alice" stays mallory's: she cannot make alice attach it, nor attach it as alice.
 		res = w.env.Upload(w.mallory, http.MethodPost, advMediaURL, map[string]string{"uploaded_by": w.alice.ID()},
-			chattest.File{Field: "file", Name: "x.png", Content: advPNG(t)})
+			chattest.File{Field: "file", Name: "x.png", Content: chattest.PNG(4, 4)})
 		if res.Status != http.StatusOK || res.Str("uploaded_by") != w.mallory.ID() {
 			t.Errorf("upload by mallory: %d uploaded_by=%q", res.Status, res.Str("uploaded_by"))
 		}

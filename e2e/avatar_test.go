@@ -18,7 +18,7 @@ import (
 func TestAvatarProtected(t *testing.T) {
 	r := newRig(t, chatmodule.Config{})
 	alice, bob, dave := r.NewUser("alice"), r.NewUser("bob"), r.NewUser("dave") // dave is in no room
-	picture := rigPNG(t, 64, 64)
+	picture := chattest.PNG(64, 64)
 
 	rooms, err := r.App.FindCollectionByNameOrId("chat_rooms")
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pbchat/pbchat/chatmodule"
+	"github.com/pbchat/pbchat/internal/chattest"
 )
 
 func TestBackupRestore(t *testing.T) {
@@ -35,7 +36,7 @@ func TestBackupRestore(t *testing.T) {
 	room := rooms[0]["id"].(string)
 
 	// Before the backup: text messages and one with a picture.
-	picture := advPNG(t)
+	picture := chattest.PNG(4, 4)
 	up, err := c.upload(context.Background(), alice, "/api/collections/chat_media/records", "file", "holiday.png", picture)
 	if err != nil || up.Status != http.StatusOK {
 		t.Fatalf("upload: %v %v", up, err)

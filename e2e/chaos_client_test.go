@@ -728,7 +728,9 @@ func (c *chaosClient) loadRoom(ctx context.Context, room string) (*chaosRoom, er
 			c.msgRoom[str(m, "id")] = room
 		})
 	}
-	if err == nil {
+	// No messages, no reactions: one that comes with a message posted since
+	// arrives as an event (the subscription covers the room already).
+	if err == nil && len(r.messages) > 0 {
 		err = list("chat_message_reactions", fmt.Sprintf("message.room = '%s'", room), func(m map[string]any) {
 			r.reactions[str(m, "id")] = str(m, "message") + "|" + str(m, "user") + "|" + str(m, "reaction")
 			r.reactMsg[str(m, "id")] = str(m, "message")

@@ -56,7 +56,10 @@ func TestChaos(t *testing.T) {
 }
 
 func runChaos(t *testing.T, cfg chaosConfig, cluster bool) {
+	phase := time.Now()
+	lap := func(what string) { t.Logf("%s: %s", what, time.Since(phase).Round(time.Millisecond)); phase = time.Now() }
 	w := newChaosWorld(t, cluster)
+	lap("servers up")
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256
 	api := &http.Client{Transport: transport, Timeout: 15 * time.Second}
@@ -64,6 +67,7 @@ func runChaos(t *testing.T, cfg chaosConfig, cluster bool) {
 	streams := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}}
 
 	model := chaosSetup(t, w.writer.url, api, cfg)
+	lap("users, rooms and members")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -78,6 +82,7 @@ func runChaos(t *testing.T, cfg chaosConfig, cluster bool) {
 	if lagging := chaosWaitReady(clients, time.Minute); len(lagging) > 0 {
 		t.Fatalf("clients %v never connected", lagging)
 	}
+	lap("clients connected")
 
 	// The chaos.
 	var (
@@ -121,6 +126,7 @@ func runChaos(t *testing.T, cfg chaosConfig, cluster bool) {
 	default:
 	}
 	chaosTime := time.Since(began)
+	lap("chaos")
 
 	// The end: everyone back, a final sync, the state handed over.
 	if lagging := chaosWaitReady(clients, time.Minute); len(lagging) > 0 {
@@ -152,6 +158,7 @@ func runChaos(t *testing.T, cfg chaosConfig, cluster bool) {
 	if err != nil {
 		t.Fatalf("read the database: %v", err)
 	}
+	lap("final sync")
 
 	// The verdicts.
 	var total chaosStats

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/pbchat/pbchat/chatmodule"
+	"github.com/pbchat/pbchat/internal/chattest"
 )
 
 // startDemoPBChat builds the ready app, fills a fresh data dir with demo data
@@ -328,7 +329,7 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 		rateLimit atomic.Int64
 		otherErrs []string
 	)
-	png := advPNG(t)
+	png := chattest.PNG(4, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup

@@ -362,7 +362,7 @@ func TestErrorsMediaTooLarge(t *testing.T) {
 	r := newRig(t, chatmodule.Config{MaxMediaSize: 1024})
 	alice := r.NewUser("alice")
 	r.upload(alice) // a small PNG fits
-	picture := rigPNG(t, 320, 200)
+	picture := chattest.PNG(320, 200)
 	if len(picture) <= 1024 {
 		t.Fatalf("test picture is only %d bytes", len(picture))
 	}

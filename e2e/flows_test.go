@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
 	"image/png"
 	"io/fs"
 	"net/http"
@@ -36,7 +34,7 @@ func TestFlowSendPicture(t *testing.T) {
 	r.addMember(alice, room, bob, nil)
 
 	// 1. Upload a real PNG.
-	picture := rigPNG(t, 320, 200)
+	picture := chattest.PNG(320, 200)
 	upload := r.Upload(alice, http.MethodPost, "/api/collections/chat_media/records", nil,
 		chattest.File{Field: "file", Name: "holiday.png", Content: picture})
 	r.expect(upload, http.StatusOK, "upload picture")
@@ -393,7 +391,7 @@ func (r *rig) react(u *chattest.User, message, reaction string) string {
 func (r *rig) upload(u *chattest.User) string {
 	r.t.Helper()
 	res := r.Upload(u, http.MethodPost, "/api/collections/chat_media/records", nil,
-		chattest.File{Field: "file", Name: "pic.png", Content: rigPNG(r.t, 8, 8)})
+		chattest.File{Field: "file", Name: "pic.png", Content: chattest.PNG(8, 8)})
 	r.expect(res, http.StatusOK, "upload media")
 	return res.Str("id")
 }
@@ -487,22 +485,6 @@ func (r *rig) storageFiles() []string {
 	}
 	slices.Sort(files)
 	return files
-}
-
-// rigPNG encodes a w×h PNG with a gradient.
-func rigPNG(t testing.TB, w, h int) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for x := 0; x < w; x++ {
-		for y := 0; y < h; y++ {
-			img.Set(x, y, color.RGBA{R: uint8(x), G: uint8(y), B: 200, A: 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // rigBatch is the body of POST /api/batch.

@@ -401,7 +401,7 @@ func TestInvariantsServerSetFields(t *testing.T) {
 	msgID := msg.Str("id")
 
 	media := w.Upload(w.alice, post, rigMedia, map[string]string{"uploaded_by": w.bob.ID()},
-		chattest.File{Field: "file", Name: "a.png", Content: rigPNG(t, 4, 4)})
+		chattest.File{Field: "file", Name: "a.png", Content: chattest.PNG(4, 4)})
 	w.expect(media, 200, "upload")
 	if media.Str("uploaded_by") != w.alice.ID() {
 		t.Errorf("uploaded_by = %q, want the uploader", media.Str("uploaded_by"))

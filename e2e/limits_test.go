@@ -17,6 +17,7 @@ import (
 
 	"github.com/pbchat/pbchat/chatmodule"
 	"github.com/pbchat/pbchat/internal/chattest"
+	"github.com/pbchat/pbchat/ratelimit"
 )
 
 // SPEC v2 "Confidentiality": the unauthenticated surface is limited per IP
@@ -142,7 +143,7 @@ type limitKind struct {
 
 var limitKinds = []limitKind{
 	{
-		name: "sign-up", label: chatmodule.RateLimitLabelSignUps, ok: http.StatusOK, perIP: true,
+		name: "sign-up", label: ratelimit.LabelSignUps, ok: http.StatusOK, perIP: true,
 		send: func(t testing.TB, w *limitsWorld, ip string) (*chattest.Response, http.Header) {
 			email := fmt.Sprintf("signup%d@example.com", w.signUps.Add(1))
 			return w.send(t, nil, ip, http.MethodPost, "/api/collections/users/records",
@@ -155,7 +156,7 @@ var limitKinds = []limitKind{
 		},
 	},
 	{
-		name: "sign-in", label: chatmodule.RateLimitLabelSignIns, ok: http.StatusOK, perIP: true,
+		name: "sign-in", label: ratelimit.LabelSignIns, ok: http.StatusOK, perIP: true,
 		send: func(t testing.TB, w *limitsWorld, ip string) (*chattest.Response, http.Header) {
 			return w.send(t, nil, ip, http.MethodPost, "/api/collections/users/auth-with-password",
 				map[string]any{"identity": "ann@example.com", "password": "password-ann"})
@@ -167,27 +168,27 @@ var limitKinds = []limitKind{
 		},
 	},
 	{
-		name: "password reset e-mail", label: chatmodule.RateLimitLabelAccountEmails, ok: http.StatusNoContent, perIP: true,
+		name: "password reset e-mail", label: ratelimit.LabelAccountEmails, ok: http.StatusNoContent, perIP: true,
 		send: func(t testing.TB, w *limitsWorld, ip string) (*chattest.Response, http.Header) {
 			return w.send(t, nil, ip, http.MethodPost, "/api/collections/users/request-password-reset",
 				map[string]any{"email": "nobody@example.com"})
 		},
 	},
 	{
-		name: "realtime connect", label: chatmodule.RateLimitLabelRealtimeConnects, ok: http.StatusOK, perIP: true,
+		name: "realtime connect", label: ratelimit.LabelRealtimeConnects, ok: http.StatusOK, perIP: true,
 		send: func(t testing.TB, w *limitsWorld, ip string) (*chattest.Response, http.Header) {
 			return w.send(t, nil, ip, http.MethodGet, "/api/realtime", nil)
 		},
 	},
 	{
-		name: "records API", label: chatmodule.RateLimitLabelMessages, ok: http.StatusOK,
+		name: "records API", label: ratelimit.LabelMessages, ok: http.StatusOK,
 		send: func(t testing.TB, w *limitsWorld, ip string) (*chattest.Response, http.Header) {
 			return w.send(t, w.ben, ip, http.MethodPost, rigMessages, map[string]any{"room": w.room, "text": "records"})
 		},
 		unwritten: limitsNoMessage("records"),
 	},
 	{
-		name: "batch", label: chatmodule.RateLimitLabelMessages, ok: http.StatusOK,
+		name: "batch", label: ratelimit.LabelMessages, ok: http.StatusOK,
 		send: func(t testing.TB, w *limitsWorld, ip string) (*chattest.Response, http.Header) {
 			// An operation no limit counts (cat renames herself), then a message.
 			name := fmt.Sprintf("cat %d", w.batches.Add(1))
@@ -208,13 +209,13 @@ var limitKinds = []limitKind{
 		},
 	},
 	{
-		name: "custom route", label: chatmodule.RateLimitLabelWrites, ok: http.StatusOK,
+		name: "custom route", label: ratelimit.LabelWrites, ok: http.StatusOK,
 		send: func(t testing.TB, w *limitsWorld, ip string) (*chattest.Response, http.Header) {
 			return w.send(t, w.dan, ip, http.MethodPost, "/api/chat/rooms/"+w.room+"/read", nil)
 		},
 	},
 	{
-		name: "private room route", label: chatmodule.RateLimitLabelWrites, ok: http.StatusOK,
+		name: "private room route", label: ratelimit.LabelWrites, ok: http.StatusOK,
 		send: func(t testing.TB, w *limitsWorld, ip string) (*chattest.Response, http.Header) {
 			res, header := w.send(t, w.eve, ip, http.MethodPost, "/api/chat/private", map[string]any{"user": w.ann.ID()})
 			if res.Status == http.StatusCreated {
@@ -331,7 +332,7 @@ func TestLimitsExcludedIP(t *testing.T) {
 		w.expect(res, http.StatusNoContent, "reset e-mail from an address that is not excluded")
 	}
 	res, header := w.send(t, nil, "198.51.100.1", http.MethodPost, "/api/collections/users/request-password-reset", map[string]any{"email": "x@example.com"})
-	limitsExpect429(t, res, header, chatmodule.RateLimitLabelAccountEmails)
+	limitsExpect429(t, res, header, ratelimit.LabelAccountEmails)
 }
 
 // Without configuration the limits are on: the defaults allow 10 sign-ups and

@@ -28,9 +28,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"net/url"
 	"slices"
 	"sort"
@@ -722,19 +719,7 @@ type cast struct {
 	creator, member, victim, grantee, refused, outsider, newcomer, super *chattest.User
 }
 
-var pngBytes = func() []byte {
-	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
-	for x := range 4 {
-		for y := range 4 {
-			img.Set(x, y, color.RGBA{R: uint8(60 * x), G: uint8(60 * y), B: 200, A: 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
-}()
+var pngBytes = chattest.PNG(4, 4)
 
 func TestMatrix(t *testing.T) {
 	var ran, skipped atomic.Int64

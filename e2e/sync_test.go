@@ -399,6 +399,20 @@ func TestSyncReset(t *testing.T) {
 		if answer := r.syncPage(bob, atHorizon, 0); answer.Reset || len(answer.Events) != 1 {
 			t.Fatalf("cursor at the horizon: %+v", answer)
 		}
+
+		// Everything old: the newest row stays, so no seq is handed out twice.
+		if _, err := r.App.NonconcurrentDB().NewQuery("UPDATE _pbchat_events SET created = 0").Execute(); err != nil {
+			t.Fatal(err)
+		}
+		runJob(t, r.App, hooks.EventLogPruneJob)
+		if n := r.logRows(); n != 1 {
+			t.Fatalf("%d rows left after pruning everything old, want 1", n)
+		}
+		r.post(alice, room, "after the pruning")
+		answer = r.syncPage(bob, head, 0)
+		if answer.Reset || len(answer.Events) != 1 || cursorSeq(t, answer.Events[0].Cursor) != cursorSeq(t, head)+1 {
+			t.Fatalf("after pruning everything old: %+v (head was %s)", answer, head)
+		}
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/pocketbase/dbx"
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/router"
 
 	"github.com/pbchat/pbchat/internal/chat"
 	"github.com/pbchat/pbchat/migrations"
@@ -29,7 +30,7 @@ func findMembership(app core.App, roomID, userID string) (*core.Record, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find membership of %s in room %s: %w", userID, roomID, err)
+		return nil, serverError(fmt.Errorf("find membership of %s in room %s: %w", userID, roomID, err))
 	}
 	return record, nil
 }
@@ -51,7 +52,7 @@ func findRecord(app core.App, collection, id string) (*core.Record, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find %s %s: %w", collection, id, err)
+		return nil, serverError(fmt.Errorf("find %s %s: %w", collection, id, err))
 	}
 	return record, nil
 }
@@ -104,6 +105,40 @@ func forbidden(e *core.RequestEvent, err error) error {
 		"permission": validation.NewError("missing_permission", denied.Permission),
 	})
 }
+
+// serverError marks err as the server's failure (the database's, say), not
+// the caller's: PocketBase answers a plain error with a 400, as if the input
+// were wrong, wherever it comes from (a route, a hook under the records
+// API); a marked one answers 500 "Something went wrong", with nothing of err
+// in the body. Go callers still see err itself (its message, errors.Is/As).
+// API errors pass unchanged; nil stays nil.
+func serverError(err error) error {
+	var apiErr *router.ApiError
+	if err == nil || errors.As(err, &apiErr) {
+		return err
+	}
+	return &internalError{cause: err, answer: router.NewInternalServerError("", err)}
+}
+
+// inputError is err as the caller's invalid input (a 400 with message and
+// the field errors) when it is one, else as the server's failure.
+func inputError(e *core.RequestEvent, message string, err error) error {
+	var invalid validation.Errors
+	if errors.As(err, &invalid) {
+		return e.BadRequestError(message, invalid)
+	}
+	return serverError(err)
+}
+
+// internalError is serverError's mark: err, unwrapping to the 500 that
+// PocketBase's error handlers find with errors.As.
+type internalError struct {
+	cause  error
+	answer *router.ApiError
+}
+
+func (e *internalError) Error() string   { return e.cause.Error() }
+func (e *internalError) Unwrap() []error { return []error{e.cause, e.answer} }
 
 // fieldError is the 400 body PocketBase gives an invalid field.
 func fieldError(field, code, message string) error {

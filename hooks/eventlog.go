@@ -99,6 +99,12 @@ type eventLog struct {
 	// cascading holds the (transaction, room) pairs of rooms being deleted:
 	// their messages and reactions go without a row each (room.deleted says it).
 	cascading sync.Map
+
+	// beforeDeletion holds, per room whose deletion has been written, the
+	// cursor just before its room.deleted row: the cursor of the stock
+	// events of what the deletion cascaded (they have no rows of their
+	// own), so that a client resuming from one of them still gets room.deleted.
+	beforeDeletion sync.Map
 }
 
 type cascadeKey struct {
@@ -202,6 +208,7 @@ func (l *eventLog) deleteRoom(e *core.RecordEvent, tx core.App, typ string) erro
 	if err != nil {
 		return err
 	}
+	l.beforeDeletion.Store(roomID, cursor{epoch: c.epoch, seq: c.seq - 1})
 	key := cascadeKey{tx.NonconcurrentDB(), roomID}
 	l.cascading.Store(key, struct{}{})
 	err = e.Next()
@@ -384,6 +391,18 @@ func (l *eventLog) push(record *core.Record, c cursor) {
 	l.pending[record] = append(l.pending[record], c)
 	l.pendingMu.Unlock()
 }
+
+// cascadeCursor is the cursor of a stock event that a room's deletion
+// cascaded ("" when the room is not being deleted).
+func (l *eventLog) cascadeCursor(room string) string {
+	if c, ok := l.beforeDeletion.Load(room); ok {
+		return c.(cursor).String()
+	}
+	return ""
+}
+
+// deletionDone forgets a room's deletion once its events are out (or it failed).
+func (l *eventLog) deletionDone(room string) { l.beforeDeletion.Delete(room) }
 
 // pop takes the cursor of the record's oldest unpublished change ("" when none).
 func (l *eventLog) pop(record *core.Record) string {

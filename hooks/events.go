@@ -54,6 +54,7 @@ func (h *events) deleted(e *core.RecordEvent) error {
 	h.emit(e.Record, "delete", roomID)
 	if e.Record.Collection().Name == migrations.Rooms {
 		h.roomsDeleting.Delete(roomID)
+		h.log.deletionDone(roomID)
 	}
 	return e.Next()
 }
@@ -61,6 +62,7 @@ func (h *events) deleted(e *core.RecordEvent) error {
 func (h *events) deleteFailed(e *core.RecordErrorEvent) error {
 	if room, ok := h.deletedRooms.LoadAndDelete(e.Record); ok && e.Record.Collection().Name == migrations.Rooms {
 		h.roomsDeleting.Delete(room)
+		h.log.deletionDone(room.(string))
 	}
 	return e.Next()
 }
@@ -109,6 +111,9 @@ func (h *events) emit(record *core.Record, action, room string) {
 	}
 	if _, cascading := h.roomsDeleting.Load(event.Room); cascading && collection != migrations.Rooms {
 		event.Type, event.Member = "", ""
+		if event.Cursor == "" {
+			event.Cursor = h.log.cascadeCursor(event.Room)
+		}
 	}
 	if event.Room == "" && len(event.Users) == 0 {
 		return // e.g. a reaction whose message went in the same cascade: message.deleted says it

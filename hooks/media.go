@@ -1,10 +1,13 @@
 package hooks
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/pocketbase/dbx"
+	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
@@ -59,7 +62,11 @@ func linkCreate(e *core.RecordEvent) error {
 	}
 	if message != nil {
 		if err := checkAttachable(e.App, []string{e.Record.GetString("media")}, message.GetString("user")); err != nil {
-			return fieldError("media", "foreign_media", "the media was not uploaded by the message's author")
+			var invalid validation.Errors
+			if errors.As(err, &invalid) {
+				return fieldError("media", "foreign_media", "the media was not uploaded by the message's author")
+			}
+			return err // the database failed: not the media's fault
 		}
 	}
 	return e.Next()
@@ -106,21 +113,46 @@ func authorDeleted(app core.App, message *core.Record) (bool, error) {
 	return author == nil, err
 }
 
-// deleteOrphanMedia removes media that no message uses and that is older than ttl.
+// deleteOrphanMedia removes media that no message uses and that is older
+// than ttl, each in a transaction that checks again that it is still an
+// orphan (a message may have attached it since the look-up). One that cannot
+// be deleted does not keep the others: it returns how many it deleted and
+// every failure.
 func deleteOrphanMedia(app core.App, ttl time.Duration) (int, error) {
 	cutoff := types.NowDateTime().Add(-ttl)
 	var orphans []*core.Record
-	err := app.RecordQuery(migrations.Media).
-		AndWhere(dbx.NewExp("[[chat_media.created]] < {:cutoff}", dbx.Params{"cutoff": cutoff.String()})).
-		AndWhere(dbx.NewExp("NOT EXISTS (SELECT 1 FROM [[chat_message_media]] WHERE [[chat_message_media.media]] = [[chat_media.id]])")).
-		OrderBy("created").Limit(500).All(&orphans)
-	if err != nil {
+	if err := orphanMedia(app, cutoff).OrderBy("created").Limit(500).All(&orphans); err != nil {
 		return 0, fmt.Errorf("find orphan media: %w", err)
 	}
-	for i, m := range orphans {
-		if err := app.Delete(m); err != nil {
-			return i, fmt.Errorf("delete orphan media %s: %w", m.Id, err)
+	deleted := 0
+	var failures []error
+	for _, m := range orphans {
+		var gone bool
+		err := app.RunInTransaction(func(tx core.App) error {
+			still := &core.Record{}
+			err := orphanMedia(tx, cutoff).AndWhere(dbx.HashExp{"chat_media.id": m.Id}).Limit(1).One(still)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil // attached (or deleted) meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			gone = true
+			return tx.Delete(still)
+		})
+		switch {
+		case err != nil:
+			failures = append(failures, fmt.Errorf("delete orphan media %s: %w", m.Id, err))
+		case gone:
+			deleted++
 		}
 	}
-	return len(orphans), nil
+	return deleted, errors.Join(failures...)
+}
+
+// orphanMedia selects the media created before cutoff that no message uses.
+func orphanMedia(app core.App, cutoff types.DateTime) *dbx.SelectQuery {
+	return app.RecordQuery(migrations.Media).
+		AndWhere(dbx.NewExp("[[chat_media.created]] < {:cutoff}", dbx.Params{"cutoff": cutoff.String()})).
+		AndWhere(dbx.NewExp("NOT EXISTS (SELECT 1 FROM [[chat_message_media]] WHERE [[chat_message_media.media]] = [[chat_media.id]])"))
 }

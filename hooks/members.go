@@ -119,11 +119,11 @@ func checkPrivateRoomMember(app core.App, membership *core.Record) error {
 func findPrivateRoom(app core.App, userA, userB string) (string, error) {
 	var ids []string
 	err := app.DB().NewQuery(`
-		SELECT r.id FROM chat_rooms r
-		JOIN chat_room_users a ON a.room = r.id AND a.user = {:a}
-		JOIN chat_room_users b ON b.room = r.id AND b.user = {:b}
-		WHERE r.type = 'private_messages' LIMIT 1`).
-		Bind(dbx.Params{"a": userA, "b": userB}).Column(&ids)
+		SELECT r.id FROM ` + chat.CollectionRooms + ` r
+		JOIN ` + chat.CollectionRoomUsers + ` a ON a.room = r.id AND a.user = {:a}
+		JOIN ` + chat.CollectionRoomUsers + ` b ON b.room = r.id AND b.user = {:b}
+		WHERE r.type = {:type} LIMIT 1`).
+		Bind(dbx.Params{"a": userA, "b": userB, "type": chat.RoomPrivateMessages}).Column(&ids)
 	if err != nil || len(ids) == 0 {
 		return "", err
 	}
@@ -132,11 +132,7 @@ func findPrivateRoom(app core.App, userA, userB string) (string, error) {
 
 // update keeps the membership's room and user.
 func (h members) update(e *core.RecordEvent) error {
-	fields, err := withoutDeletedRef(e.App, e.Record, "created_by", "room", "user", "created_by")
-	if err != nil {
-		return err
-	}
-	if err := immutable(e.Record, fields...); err != nil {
+	if err := immutableWithCreator(e.App, e.Record, "room", "user"); err != nil {
 		return err
 	}
 	return e.Next()

@@ -135,15 +135,20 @@ func (h messages) update(e *core.RecordEvent) error {
 		e.Record.Set("edited_at", original.Get("edited_at"))
 		return e.Next()
 	}
-	attachments, err := countAttachments(e.App, e.Record.Id)
-	if err != nil {
-		return err
-	}
-	if err := chat.ValidateMessageText(text, attachments, h.settings.MaxMessageLength); err != nil {
-		return fieldError("text", "invalid_text", err.Error())
-	}
-	e.Record.Set("edited_at", types.NowDateTime())
-	return e.Next()
+	// The attachments are counted in the transaction that writes the text:
+	// one removed meanwhile (linkDelete reads the text in its own) cannot
+	// leave the message with neither.
+	return inTransaction(e, func(tx core.App) error {
+		attachments, err := countAttachments(tx, e.Record.Id)
+		if err != nil {
+			return err
+		}
+		if err := chat.ValidateMessageText(text, attachments, h.settings.MaxMessageLength); err != nil {
+			return fieldError("text", "invalid_text", err.Error())
+		}
+		e.Record.Set("edited_at", types.NowDateTime())
+		return e.Next()
+	})
 }
 
 func countAttachments(app core.App, messageID string) (int, error) {
@@ -151,7 +156,7 @@ func countAttachments(app core.App, messageID string) (int, error) {
 	err := app.DB().Select("count(*)").From(migrations.MessageMedia).
 		Where(dbx.HashExp{"message": messageID}).Row(&n)
 	if err != nil {
-		return 0, fmt.Errorf("count attachments of %s: %w", messageID, err)
+		return 0, serverError(fmt.Errorf("count attachments of %s: %w", messageID, err))
 	}
 	return n, nil
 }

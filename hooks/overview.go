@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -59,7 +60,7 @@ func (h overview) rooms(e *core.RequestEvent) error {
 	var total int
 	if err := e.App.DB().Select("count(*)").From(migrations.RoomUsers).
 		Where(dbx.HashExp{"user": userID}).Row(&total); err != nil {
-		return err
+		return serverError(fmt.Errorf("count the rooms of %s: %w", userID, err))
 	}
 	totalPages := (total + perPage - 1) / perPage
 	response := map[string]any{
@@ -102,7 +103,7 @@ func (h overview) rooms(e *core.RequestEvent) error {
 		Bind(dbx.Params{"user": userID, "limit": perPage, "offset": (page - 1) * perPage}).
 		All(&rows)
 	if err != nil {
-		return err
+		return serverError(fmt.Errorf("the rooms of %s: %w", userID, err))
 	}
 
 	roomIDs := make([]string, len(rows))
@@ -112,11 +113,11 @@ func (h overview) rooms(e *core.RequestEvent) error {
 	}
 	rooms, err := recordsByID(e, migrations.Rooms, roomIDs)
 	if err != nil {
-		return err
+		return serverError(err)
 	}
 	memberships, err := recordsByID(e, migrations.RoomUsers, membershipIDs)
 	if err != nil {
-		return err
+		return serverError(err)
 	}
 
 	items := make([]overviewItem, 0, len(rows))
@@ -138,11 +139,12 @@ func (h overview) unread(e *core.RequestEvent) error {
 		Muted  bool   `db:"muted"`
 		Unread int    `db:"unread"`
 	}
+	userID := authUserID(e, h.settings)
 	err := e.App.DB().NewQuery(`SELECT m.room AS room, m.muted AS muted, ` + unreadExpr + ` AS unread
 		FROM chat_room_users m WHERE m.user = {:user}`).
-		Bind(dbx.Params{"user": authUserID(e, h.settings)}).All(&rows)
+		Bind(dbx.Params{"user": userID}).All(&rows)
 	if err != nil {
-		return err
+		return serverError(fmt.Errorf("unread counts of %s: %w", userID, err))
 	}
 	total, perRoom := 0, make(map[string]int, len(rows))
 	for _, row := range rows {
@@ -165,10 +167,10 @@ func (h overview) read(e *core.RequestEvent) error {
 	}
 	membership.Set("last_seen_at", types.NowDateTime())
 	if err := e.App.Save(membership); err != nil {
-		return e.BadRequestError("Failed to mark the room as read.", err)
+		return inputError(e, "Failed to mark the room as read.", err)
 	}
 	if err := apis.EnrichRecord(e, membership); err != nil {
-		return err
+		return serverError(err)
 	}
 	return e.JSON(http.StatusOK, membership)
 }
@@ -187,7 +189,7 @@ func (h overview) typing(publish chat.Publisher) func(e *core.RequestEvent) erro
 		}
 		record, err := json.Marshal(map[string]string{"room": roomID, "user": userID})
 		if err != nil {
-			return err
+			return serverError(err)
 		}
 		publish(chat.Event{Room: roomID, Type: chat.EventTyping, Record: record, Except: userID})
 		return e.NoContent(http.StatusNoContent)

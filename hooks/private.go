@@ -39,7 +39,7 @@ func (h private) getOrCreate(e *core.RequestEvent) error {
 
 	room, created, err := h.findOrCreate(e.App, callerID, other.Id)
 	if err != nil {
-		return e.BadRequestError("Failed to create the private room.", err)
+		return inputError(e, "Failed to create the private room.", err)
 	}
 	status := http.StatusOK
 	if created {

@@ -51,8 +51,13 @@ func (h reactions) deleteRequest(e *core.RecordRequestEvent) error {
 		return e.Next()
 	}
 	message, err := findRecord(e.App, migrations.Messages, e.Record.GetString("message"))
-	if err != nil || message == nil {
+	if err != nil {
 		return err
+	}
+	if message == nil {
+		// Deleted since PocketBase found the reaction, which went with it:
+		// PocketBase's answer for a record that is not there.
+		return e.NotFoundError("", nil)
 	}
 	membership, err := findMembership(e.App, message.GetString("room"), actorID)
 	if err != nil {

@@ -54,11 +54,7 @@ func (h rooms) create(e *core.RecordEvent) error {
 
 // update keeps type and created_by as they were created.
 func (h rooms) update(e *core.RecordEvent) error {
-	fields, err := withoutDeletedRef(e.App, e.Record, "created_by", "type", "created_by")
-	if err != nil {
-		return err
-	}
-	if err := immutable(e.Record, fields...); err != nil {
+	if err := immutableWithCreator(e.App, e.Record, "type"); err != nil {
 		return err
 	}
 	return e.Next()
@@ -100,27 +96,34 @@ func immutable(record *core.Record, fields ...string) error {
 	return nil
 }
 
-// withoutDeletedRef returns fields without ref when ref, a relation, was
-// emptied because the record it named was deleted: PocketBase unsets
-// non-cascading relations to a deleted record (created_by when a user is
-// deleted), which is not a change the immutability rule is about.
-func withoutDeletedRef(app core.App, record *core.Record, ref string, fields ...string) ([]string, error) {
+// immutableWithCreator is immutable for fields and created_by, except that
+// created_by may go empty when the user it named was deleted: PocketBase
+// unsets non-cascading relations to a deleted record, which is not a change
+// the immutability rule is about.
+func immutableWithCreator(app core.App, record *core.Record, fields ...string) error {
+	creatorDeleted, err := relationTargetDeleted(app, record, "created_by")
+	if err != nil {
+		return err
+	}
+	if !creatorDeleted {
+		fields = append(fields[:len(fields):len(fields)], "created_by")
+	}
+	return immutable(record, fields...)
+}
+
+// relationTargetDeleted reports whether the relation field ref of record
+// was emptied because the record it named no longer exists.
+func relationTargetDeleted(app core.App, record *core.Record, ref string) (bool, error) {
 	if record.IsNew() || record.GetString(ref) != "" || record.Original().GetString(ref) == "" {
-		return fields, nil
+		return false, nil
 	}
 	relation, ok := record.Collection().Fields.GetByName(ref).(*core.RelationField)
 	if !ok {
-		return fields, nil
+		return false, nil
 	}
 	target, err := findRecord(app, relation.CollectionId, record.Original().GetString(ref))
-	if err != nil || target != nil {
-		return fields, err
+	if err != nil {
+		return false, err
 	}
-	out := make([]string, 0, len(fields))
-	for _, f := range fields {
-		if f != ref {
-			out = append(out, f)
-		}
-	}
-	return out, nil
+	return target == nil, nil
 }

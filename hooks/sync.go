@@ -360,10 +360,11 @@ func loadSyncScope(db dbx.Builder, userID string, since int64) (*syncScope, erro
 }
 
 // eventsSQL reads the first {:limit} events of the windows and the extra
-// rows (packed, see packedLogRow) in two steps: their seqs from idx_pbchat_events_room_seq
-// alone (one range per window, cut at the window's {:limit}-th event: the
-// answer never needs more from one room, so a long backlog in one room
-// costs a page, not the backlog), then those rows by seq.
+// rows (packed, see packedLogRow) in two steps: their seqs from
+// idx_pbchat_events_room alone (one (room, seq) range per window, cut at the
+// window's {:limit}-th event: the answer never needs more from one room, so
+// a long backlog in one room costs a page, not the backlog), then those
+// rows by seq.
 const eventsSQL = `WITH w(room, after) AS MATERIALIZED (
 		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each({:windows})
 	), c(room, after, upto) AS MATERIALIZED (

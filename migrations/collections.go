@@ -3,7 +3,10 @@
 package migrations
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -175,6 +178,32 @@ func createCollections(app core.App, settings chat.Settings) error {
 		}
 	}
 	return nil
+}
+
+// collectionsInstalled reports whether pbchat's collections exist: true
+// when all six do, false when none does, and an error naming the missing
+// ones when only some do (pbchat would not work, and creating them anew
+// would not bring back their data).
+func collectionsInstalled(app core.App) (bool, error) {
+	var missing []string
+	for _, name := range AllCollections {
+		_, err := app.FindCollectionByNameOrId(name)
+		if errors.Is(err, sql.ErrNoRows) {
+			missing = append(missing, name)
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("pbchat: %s: %w", name, err)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return true, nil
+	case len(AllCollections):
+		return false, nil
+	}
+	return false, fmt.Errorf("pbchat: collections %s are missing while the others exist; restore them from a backup",
+		strings.Join(missing, ", "))
 }
 
 func deleteCollections(app core.App) error {

@@ -27,10 +27,12 @@ const eventLogMigration = "1764000004_pbchat_event_log.go"
 // createEventLog creates the log, its indexes and a first epoch (so that a
 // database that has never been written to still has a cursor to hand out).
 //
-//   - (room, seq): a room's events after a cursor, one range per room.
-//   - (member, type, room, seq) for membership events: a user's joins and
-//     leaves per room, without the rows of everybody else's messages.
-//   - (room, seq) of room.deleted rows only: whether a room a user left went
+// Every index ends with the rowid, which seq is, so each is by seq within
+// its columns without storing seq twice:
+//   - (room): a room's events after a cursor, one range per room.
+//   - (member, type, room) of membership events: a user's joins and leaves
+//     per room, without the rows of everybody else's messages.
+//   - (room) of room.deleted rows only: whether a room a user left went
 //     with its deletion.
 func createEventLog(app core.App) error {
 	statements := []string{
@@ -45,9 +47,9 @@ func createEventLog(app core.App) error {
 			message    TEXT NOT NULL DEFAULT '',
 			created    INTEGER NOT NULL
 		)`,
-		`CREATE INDEX IF NOT EXISTS idx_pbchat_events_room_seq ON ` + EventsTable + ` (room, seq)`,
-		`CREATE INDEX IF NOT EXISTS idx_pbchat_events_member ON ` + EventsTable + ` (member, type, room, seq) WHERE member != ''`,
-		`CREATE INDEX IF NOT EXISTS idx_pbchat_events_room_deleted ON ` + EventsTable + ` (room, seq) WHERE type = 'room.deleted'`,
+		`CREATE INDEX IF NOT EXISTS idx_pbchat_events_room ON ` + EventsTable + ` (room)`,
+		`CREATE INDEX IF NOT EXISTS idx_pbchat_events_member ON ` + EventsTable + ` (member, type, room) WHERE member != ''`,
+		`CREATE INDEX IF NOT EXISTS idx_pbchat_events_room_deleted ON ` + EventsTable + ` (room) WHERE type = 'room.deleted'`,
 		`CREATE TABLE IF NOT EXISTS ` + EpochsTable + ` (
 			epoch     TEXT PRIMARY KEY NOT NULL,
 			first_seq INTEGER NOT NULL

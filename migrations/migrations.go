@@ -13,7 +13,10 @@ import (
 // They are a list of their own rather than entries of the process-global
 // core.AppMigrations: a global migration cannot see the Config of the app it
 // runs for, and two apps in one process may configure pbchat differently.
-// They are recorded in the app's _migrations table like any other.
+// They are recorded in the app's _migrations table like any other, which
+// PocketBase's `migrate history-sync` clears of every migration outside its
+// global list, pbchat's included: each of them therefore finds its work done
+// when it runs again (the next start after such a command) and leaves it be.
 func List(settings chat.Settings) core.MigrationsList {
 	var list core.MigrationsList
 	list.Register(
@@ -22,7 +25,12 @@ func List(settings chat.Settings) core.MigrationsList {
 		"1764000000_pbchat_init.go",
 	)
 	list.Register(protectAvatar, unprotectAvatar, protectedAvatarMigration)
-	list.Register(createEventLog, dropEventLog, eventLogMigration)
+	list.Register(func(app core.App) error {
+		if app.HasTable(EpochsTable) {
+			return nil // created before the history was cleared: a new first epoch would cut the log's
+		}
+		return createEventLog(app)
+	}, dropEventLog, eventLogMigration)
 	list.Add(&core.Migration{
 		File: "1764000001_pbchat_settings_sync.go",
 		Up:   func(app core.App) error { return syncSettings(app, settings) },
@@ -42,6 +50,13 @@ func Run(app core.App, settings chat.Settings) error {
 }
 
 func initSchema(app core.App, settings chat.Settings) error {
+	installed, err := collectionsInstalled(app)
+	if err != nil || installed {
+		// Installed, and this runs again because the migration history was
+		// cleared: the collections hold data, and the operator may have
+		// turned the batch API off since.
+		return err
+	}
 	if err := createCollections(app, settings); err != nil {
 		return err
 	}

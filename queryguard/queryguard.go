@@ -49,6 +49,7 @@ type Refusal struct {
 	Why   string
 }
 
+// Error names the parameter, the path and why it is refused.
 func (r *Refusal) Error() string {
 	return fmt.Sprintf("%s: %q %s", r.Param, r.Path, r.Why)
 }

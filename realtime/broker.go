@@ -62,6 +62,7 @@ func (b *LocalBroker) Publish(event chat.Event) error {
 	return nil
 }
 
+// Listen sets the listener Publish delivers to.
 func (b *LocalBroker) Listen(listener Listener) {
 	b.mu.Lock()
 	b.listener = listener
@@ -70,4 +71,6 @@ func (b *LocalBroker) Listen(listener Listener) {
 
 // Follow has nothing to do: every event is delivered in process.
 func (b *LocalBroker) Follow(string, bool) error { return nil }
-func (b *LocalBroker) Unfollow(string)           {}
+
+// Unfollow has nothing to do, as Follow.
+func (b *LocalBroker) Unfollow(string) {}

@@ -52,16 +52,21 @@ func (c *quietClient) Discard() {
 	c.DefaultClient.Discard()
 }
 
+// Subscribe adds PocketBase-served subscriptions and recounts them.
 func (c *quietClient) Subscribe(subs ...string) {
 	c.DefaultClient.Subscribe(subs...)
 	c.recount()
 }
 
+// Unsubscribe removes subscriptions (all of them when subs is empty) and
+// recounts them.
 func (c *quietClient) Unsubscribe(subs ...string) {
 	c.DefaultClient.Unsubscribe(subs...)
 	c.recount()
 }
 
+// Subscriptions is PocketBase's answer, or nil at once for a client that
+// holds none (the broadcaster asks every client on every record event).
 func (c *quietClient) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
 	if c.count.Load() == 0 {
 		return nil
@@ -69,6 +74,7 @@ func (c *quietClient) Subscriptions(prefixes ...string) map[string]subscriptions
 	return c.DefaultClient.Subscriptions(prefixes...)
 }
 
+// recount caches how many subscriptions the client holds.
 func (c *quietClient) recount() {
 	c.count.Store(int64(len(c.DefaultClient.Subscriptions())))
 }

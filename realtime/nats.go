@@ -103,9 +103,11 @@ type published struct {
 }
 
 // ConnectNATS connects the writer to NATS. The connection retries and
-// reconnects by itself forever; while NATS is away, publishes are buffered
-// by the client (and dropped past its buffer), never failing the write that
-// produced them.
+// reconnects by itself forever; while NATS is away, publishes fail at once
+// (never the write that produced them) and, once it is back, every node is
+// told so that its clients resynchronise. There is no reconnect buffer: a
+// backlog flushed after the nodes' clients had resynchronised would reach
+// them stale, and reach members events of a room from before they joined it.
 func ConnectNATS(config chat.NATSConfig, name string, logger *slog.Logger) (*NATSBroker, error) {
 	b := &NATSBroker{subjects: subjects{config.Prefix()}, logger: logger, origin: security.RandomString(12)}
 	ready := make(chan struct{})
@@ -181,7 +183,7 @@ func (b *NATSBroker) Publish(event chat.Event) error {
 }
 
 // reportFailures tells every node, once NATS is back, that events were not
-// published (past the client's reconnect buffer): their clients resynchronise.
+// published while NATS was away: their clients resynchronise.
 func (b *NATSBroker) reportFailures() {
 	if !b.failed.Swap(false) {
 		return
@@ -211,7 +213,9 @@ func (b *NATSBroker) Listen(listener Listener) { b.local.Listen(listener) }
 
 // Follow has nothing to do: the writer delivers every event in process.
 func (b *NATSBroker) Follow(string, bool) error { return nil }
-func (b *NATSBroker) Unfollow(string)           {}
+
+// Unfollow has nothing to do, as Follow.
+func (b *NATSBroker) Unfollow(string) {}
 
 // answerReplay answers a node's catch-up request from the last events published.
 func (b *NATSBroker) answerReplay(msg *nats.Msg) {

@@ -242,14 +242,14 @@ func (n *Node) subscribe(req subscribeRequest) (int, []byte) {
 		if status != http.StatusOK {
 			return status, body
 		}
+		if len(plan.Rest) > 0 {
+			return refuseWriterOnly(plan.Rest)
+		}
 		// As PocketBase: a connection may go from guest to user, never change user.
 		if previous, _ := client.Get("pbchat.user").(string); previous != "" && previous != plan.User {
 			return http.StatusForbidden, errorBody(http.StatusForbidden, "The current and the previous request authorization don't match.")
 		}
 		client.Set("pbchat.user", plan.User)
-		// What only PocketBase can serve (other collections, superusers) needs the
-		// writer's own realtime endpoint: a node serves chat topics and collections
-		// (the writer refuses options, which need its database).
 		switch err := n.hub.install(client, plan, since); {
 		case err == nil:
 			// Installed and followed: what is published from now on arrives.
@@ -292,6 +292,23 @@ func (n *Node) authorize(req subscribeRequest) (Plan, int, []byte) {
 		return plan, http.StatusBadGateway, errorBody(http.StatusBadGateway, "Invalid answer from the chat server.")
 	}
 	return plan, http.StatusOK, nil
+}
+
+// refuseWriterOnly answers subscriptions only PocketBase can serve (other
+// collections, a superuser's): a node serves room topics and the chat
+// collections, so they need the writer's own /api/realtime. Refused as a
+// whole, as PocketBase refuses a request, rather than accepted and never
+// delivered.
+func refuseWriterOnly(subs []string) (int, []byte) {
+	body, _ := json.Marshal(map[string]any{
+		"status":  http.StatusBadRequest,
+		"message": "Subscriptions to other collections, and a superuser's, need the writer's /api/realtime.",
+		"data": map[string]any{"subscriptions": map[string]string{
+			"code":    "validation_needs_writer",
+			"message": fmt.Sprintf("%q: only the writer's /api/realtime serves it", subs[0]),
+		}},
+	})
+	return http.StatusBadRequest, body
 }
 
 func errorBody(status int, message string) []byte {

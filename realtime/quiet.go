@@ -38,6 +38,8 @@ type quietApp struct {
 	empty *subscriptions.Broker
 }
 
+// SubscriptionsBroker is the empty broker: PocketBase's broadcaster finds no
+// client to walk.
 func (a quietApp) SubscriptionsBroker() *subscriptions.Broker { return a.empty }
 
 func (h *Hub) bindQuietBroadcasts(app core.App) {

@@ -95,6 +95,7 @@ type PermissionDenied struct {
 	Reason     string
 }
 
+// Error is Reason, or a message naming the missing permission.
 func (e *PermissionDenied) Error() string {
 	if e.Reason != "" {
 		return e.Reason
@@ -105,16 +106,7 @@ func (e *PermissionDenied) Error() string {
 // CheckGrant decides whether an actor holding actor may add a member with
 // the requested permissions: only permissions the actor holds may be granted.
 func CheckGrant(actor, requested Permissions) error {
-	if !actor.Has(CanAddUsers) {
-		return &PermissionDenied{Permission: CanAddUsers}
-	}
-	if missing := actor.Missing(requested); len(missing) > 0 {
-		return &PermissionDenied{
-			Permission: missing[0],
-			Reason:     fmt.Sprintf("you cannot grant %s: you do not hold it in this room", missing[0]),
-		}
-	}
-	return nil
+	return checkHolds(actor, CanAddUsers, requested, "you cannot grant %s: you do not hold it in this room")
 }
 
 // CheckPermissionChange decides whether an actor may change another member's
@@ -152,14 +144,18 @@ func CheckOwnPermissionChange(before, after Permissions) error {
 // CheckRemoval decides whether an actor may remove another member holding
 // target: it needs can_remove_users and every permission the target holds.
 func CheckRemoval(actor, target Permissions) error {
-	if !actor.Has(CanRemoveUsers) {
-		return &PermissionDenied{Permission: CanRemoveUsers}
+	return checkHolds(actor, CanRemoveUsers, target, "you cannot remove a member holding %s: you do not hold it")
+}
+
+// checkHolds is the rule of CheckGrant and CheckRemoval: the actor needs
+// gate and every permission of want; reason (with the missing permission
+// for %s) explains a permission of want the actor lacks.
+func checkHolds(actor Permissions, gate string, want Permissions, reason string) error {
+	if !actor.Has(gate) {
+		return &PermissionDenied{Permission: gate}
 	}
-	if missing := actor.Missing(target); len(missing) > 0 {
-		return &PermissionDenied{
-			Permission: missing[0],
-			Reason:     fmt.Sprintf("you cannot remove a member holding %s: you do not hold it", missing[0]),
-		}
+	if missing := actor.Missing(want); len(missing) > 0 {
+		return &PermissionDenied{Permission: missing[0], Reason: fmt.Sprintf(reason, missing[0])}
 	}
 	return nil
 }

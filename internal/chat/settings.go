@@ -163,13 +163,3 @@ func (s Settings) WithDefaults() (Settings, error) {
 func (s Settings) DefaultsFor(roomType string) RoomDefaults {
 	return s.RoomDefaults[roomType]
 }
-
-// IsRoomType reports whether t is one of the three room types.
-func IsRoomType(t string) bool {
-	for _, known := range RoomTypes {
-		if t == known {
-			return true
-		}
-	}
-	return false
-}

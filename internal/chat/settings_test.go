@@ -241,23 +241,3 @@ func TestWithDefaultsResultIsIndependent(t *testing.T) {
 		}
 	}
 }
-
-func TestIsRoomType(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"private_messages", true},
-		{"group", true},
-		{"channel", true},
-		{"", false},
-		{"Group", false},
-		{"forum", false},
-		{"group ", false},
-	}
-	for _, tt := range tests {
-		if got := IsRoomType(tt.in); got != tt.want {
-			t.Errorf("IsRoomType(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}

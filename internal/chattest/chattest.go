@@ -98,6 +98,7 @@ type User struct {
 	Token  string
 }
 
+// ID is the user's record id.
 func (u *User) ID() string { return u.Record.Id }
 
 // NewUser creates a user in collection (default "users") and returns it with a token.

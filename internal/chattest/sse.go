@@ -16,8 +16,10 @@ type Event struct {
 	Data map[string]any
 }
 
-// Type is a room topic event's "type"; Action is a stock event's "action".
-func (e Event) Type() string   { s, _ := e.Data["type"].(string); return s }
+// Type is a room topic event's "type".
+func (e Event) Type() string { s, _ := e.Data["type"].(string); return s }
+
+// Action is a stock event's "action".
 func (e Event) Action() string { s, _ := e.Data["action"].(string); return s }
 
 // RecordID is the id of the event's record.

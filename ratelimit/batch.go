@@ -1,4 +1,4 @@
-package chatmodule
+package ratelimit
 
 import (
 	"strconv"
@@ -41,7 +41,7 @@ func (r *batchRefusal) get() (retryAfter int, err error) {
 // back by then: nothing of it is written.
 func bindBatchRefusal(app core.App) {
 	app.OnBatchRequest().Bind(&hook.Handler[*core.BatchRequestEvent]{
-		Id: rateLimitMiddlewareID + "Batch",
+		Id: middlewareID + "Batch",
 		Func: func(e *core.BatchRequestEvent) error {
 			refusal := &batchRefusal{}
 			e.Set(batchRefusalKey, refusal)

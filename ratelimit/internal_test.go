@@ -1,4 +1,4 @@
-package chatmodule
+package ratelimit
 
 import (
 	"net/http"
@@ -16,9 +16,9 @@ import (
 // fresh budget; finished windows are forgotten.
 func TestUserLimiterWindow(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	l := newUserLimiter()
+	l := newLimiter()
 	l.now = func() time.Time { return now }
-	rule := core.RateLimitRule{Label: RateLimitLabelMessages, MaxRequests: 2, Duration: 10}
+	rule := core.RateLimitRule{Label: LabelMessages, MaxRequests: 2, Duration: 10}
 
 	for i := 0; i < 2; i++ {
 		if ok, _ := l.consume("a", rule); !ok {
@@ -89,16 +89,16 @@ func TestIPKey(t *testing.T) {
 // The routes the per-IP rules count, and a few they must not.
 func TestIPLimitedRoute(t *testing.T) {
 	for _, c := range []struct{ method, path, want string }{
-		{http.MethodGet, "/api/realtime", RateLimitLabelRealtimeConnects},
+		{http.MethodGet, "/api/realtime", LabelRealtimeConnects},
 		{http.MethodPost, "/api/realtime", ""}, // setting subscriptions: the connection is open already
-		{http.MethodPost, "/api/collections/users/auth-with-password", RateLimitLabelSignIns},
-		{http.MethodPost, "/api/collections/_superusers/auth-with-password", RateLimitLabelSignIns},
-		{http.MethodPost, "/api/collections/members/auth-with-otp", RateLimitLabelSignIns},
-		{http.MethodPost, "/api/collections/users/auth-with-oauth2", RateLimitLabelSignIns},
-		{http.MethodPost, "/api/collections/users/request-otp", RateLimitLabelSignIns},
-		{http.MethodPost, "/api/collections/users/request-password-reset", RateLimitLabelAccountEmails},
-		{http.MethodPost, "/api/collections/users/request-verification", RateLimitLabelAccountEmails},
-		{http.MethodPost, "/api/collections/users/request-email-change", RateLimitLabelAccountEmails},
+		{http.MethodPost, "/api/collections/users/auth-with-password", LabelSignIns},
+		{http.MethodPost, "/api/collections/_superusers/auth-with-password", LabelSignIns},
+		{http.MethodPost, "/api/collections/members/auth-with-otp", LabelSignIns},
+		{http.MethodPost, "/api/collections/users/auth-with-oauth2", LabelSignIns},
+		{http.MethodPost, "/api/collections/users/request-otp", LabelSignIns},
+		{http.MethodPost, "/api/collections/users/request-password-reset", LabelAccountEmails},
+		{http.MethodPost, "/api/collections/users/request-verification", LabelAccountEmails},
+		{http.MethodPost, "/api/collections/users/request-email-change", LabelAccountEmails},
 		{http.MethodPost, "/api/collections/users/auth-refresh", ""}, // signed in already
 		{http.MethodPost, "/api/collections/users/confirm-password-reset", ""},
 		{http.MethodGet, "/api/collections/users/auth-methods", ""},
@@ -129,24 +129,24 @@ func TestIPRateLimitsAddedToExistingInstall(t *testing.T) {
 	// The install of an earlier pbchat: the per-user rules only, one of them edited.
 	var old core.MigrationsList
 	old.Register(func(tx core.App) error {
-		rules := rateLimitRules(limits.RateLimits)
+		rules := userRules(limits.RateLimits)
 		rules[0].MaxRequests = 7
-		return addRateLimitRules(tx, rules)
-	}, nil, rateLimitsMigration)
+		return addRules(tx, rules)
+	}, nil, userRulesMigration)
 	if _, err := core.NewMigrationsRunner(app, old).Up(); err != nil {
 		t.Fatal(err)
 	}
-	if err := installRateLimits(app, limits.RateLimits); err != nil {
+	if err := install(app, limits.RateLimits); err != nil {
 		t.Fatal(err)
 	}
 	found := map[string]core.RateLimitRule{}
 	for _, r := range app.Settings().RateLimits.Rules {
 		found[r.Label] = r
 	}
-	if found[RateLimitLabelMessages].MaxRequests != 7 {
-		t.Errorf("the edited per-user rule became %+v", found[RateLimitLabelMessages])
+	if found[LabelMessages].MaxRequests != 7 {
+		t.Errorf("the edited per-user rule became %+v", found[LabelMessages])
 	}
-	for _, rule := range ipRateLimitRules(limits.RateLimits) {
+	for _, rule := range ipRules(limits.RateLimits) {
 		if found[rule.Label] != rule {
 			t.Errorf("%s = %+v, want %+v", rule.Label, found[rule.Label], rule)
 		}

@@ -1,4 +1,4 @@
-package chatmodule_test
+package ratelimit_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/pbchat/pbchat/chatmodule"
 	"github.com/pbchat/pbchat/internal/chattest"
+	"github.com/pbchat/pbchat/ratelimit"
 )
 
 const (
@@ -96,10 +97,10 @@ func rlRule(t *testing.T, app core.App, label string) (core.RateLimitRule, bool)
 func TestRateLimitRulesInstalled(t *testing.T) {
 	env := chattest.New(t, chatmodule.Config{})
 	want := map[string][2]int64{
-		chatmodule.RateLimitLabelMessages:  {50, 10},
-		chatmodule.RateLimitLabelReactions: {50, 10},
-		chatmodule.RateLimitLabelMedia:     {30, 60},
-		chatmodule.RateLimitLabelWrites:    {100, 10},
+		ratelimit.LabelMessages:  {50, 10},
+		ratelimit.LabelReactions: {50, 10},
+		ratelimit.LabelMedia:     {30, 60},
+		ratelimit.LabelWrites:    {100, 10},
 	}
 	for label, w := range want {
 		r, ok := rlRule(t, env.App, label)
@@ -113,10 +114,10 @@ func TestRateLimitRulesInstalled(t *testing.T) {
 	}
 	// The per-IP rules, for everybody (a guest, or a user sending a token along).
 	wantIP := map[string][2]int64{
-		chatmodule.RateLimitLabelSignUps:          {10, 3600},
-		chatmodule.RateLimitLabelSignIns:          {30, 60},
-		chatmodule.RateLimitLabelAccountEmails:    {5, 600},
-		chatmodule.RateLimitLabelRealtimeConnects: {120, 60},
+		ratelimit.LabelSignUps:          {10, 3600},
+		ratelimit.LabelSignIns:          {30, 60},
+		ratelimit.LabelAccountEmails:    {5, 600},
+		ratelimit.LabelRealtimeConnects: {120, 60},
 	}
 	for label, w := range wantIP {
 		r, ok := rlRule(t, env.App, label)
@@ -142,7 +143,7 @@ func TestRateLimitRulesInstalled(t *testing.T) {
 
 	// Disabled: no rules, no limit.
 	off := chattest.New(t, chatmodule.Config{RateLimits: chatmodule.RateLimits{Disabled: true}})
-	for _, label := range []string{chatmodule.RateLimitLabelMessages, chatmodule.RateLimitLabelSignIns, chatmodule.RateLimitLabelRealtimeConnects} {
+	for _, label := range []string{ratelimit.LabelMessages, ratelimit.LabelSignIns, ratelimit.LabelRealtimeConnects} {
 		if _, ok := rlRule(t, off.App, label); ok {
 			t.Errorf("RateLimits.Disabled still added %s", label)
 		}
@@ -159,7 +160,7 @@ func TestRateLimitPerUser(t *testing.T) {
 		rlStatus(t, env.Do(w.ben, http.MethodPost, rlMessages, map[string]any{"room": w.room, "text": "m" + strconv.Itoa(i)}), 200, "message within the limit")
 	}
 	res := env.Do(w.ben, http.MethodPost, rlMessages, map[string]any{"room": w.room, "text": "one too many"})
-	rlExpect429(t, res, chatmodule.RateLimitLabelMessages, "4th message")
+	rlExpect429(t, res, ratelimit.LabelMessages, "4th message")
 	if got := env.Count("chat_messages", ""); got != before+3 {
 		t.Fatalf("messages = %d, want %d: the refused one was stored", got, before+3)
 	}
@@ -175,13 +176,13 @@ func TestRateLimitPerUser(t *testing.T) {
 	for i, emoji := range []string{"👍", "🎉", "❤️"} {
 		rlStatus(t, env.Do(w.ben, http.MethodPost, rlReactions, map[string]any{"message": w.annMessage, "reaction": emoji}), 200, "reaction "+strconv.Itoa(i))
 	}
-	rlExpect429(t, env.Do(w.ben, http.MethodPost, rlReactions, map[string]any{"message": w.annMessage, "reaction": "😀"}), chatmodule.RateLimitLabelReactions, "4th reaction")
+	rlExpect429(t, env.Do(w.ben, http.MethodPost, rlReactions, map[string]any{"message": w.annMessage, "reaction": "😀"}), ratelimit.LabelReactions, "4th reaction")
 
 	for i := 0; i < 3; i++ {
 		rlStatus(t, env.Upload(w.ben, http.MethodPost, rlMedia, nil, chattest.File{Field: "file", Name: "a.txt", Content: []byte("a")}), 200, "upload")
 	}
 	media := env.Count("chat_media", "")
-	rlExpect429(t, env.Upload(w.ben, http.MethodPost, rlMedia, nil, chattest.File{Field: "file", Name: "a.txt", Content: []byte("a")}), chatmodule.RateLimitLabelMedia, "4th upload")
+	rlExpect429(t, env.Upload(w.ben, http.MethodPost, rlMedia, nil, chattest.File{Field: "file", Name: "a.txt", Content: []byte("a")}), ratelimit.LabelMedia, "4th upload")
 	if env.Count("chat_media", "") != media {
 		t.Fatalf("a refused upload was stored")
 	}
@@ -191,21 +192,21 @@ func TestRateLimitPerUser(t *testing.T) {
 	rlStatus(t, env.Do(w.ben, http.MethodPost, "/api/chat/rooms/"+w.room+"/typing", nil), 204, "typing")
 	rlStatus(t, env.Do(w.ben, http.MethodPost, rlRooms, map[string]any{"type": "group", "name": "ben's"}), 200, "create room")
 	rooms := env.Count("chat_rooms", "")
-	rlExpect429(t, env.Do(w.ben, http.MethodPost, rlRooms, map[string]any{"type": "group", "name": "ben's 2"}), chatmodule.RateLimitLabelWrites, "4th write")
+	rlExpect429(t, env.Do(w.ben, http.MethodPost, rlRooms, map[string]any{"type": "group", "name": "ben's 2"}), ratelimit.LabelWrites, "4th write")
 	res = env.Do(w.ben, http.MethodPost, "/api/chat/rooms/"+w.room+"/typing", nil)
-	rlExpect429(t, res, chatmodule.RateLimitLabelWrites, "typing past the limit")
+	rlExpect429(t, res, ratelimit.LabelWrites, "typing past the limit")
 	if env.Count("chat_rooms", "") != rooms {
 		t.Fatalf("a refused room was stored")
 	}
 	// Getting (or creating) a private room counts as a write: ben is past
 	// his budget, ann has hers.
 	carl := env.NewUser("carl")
-	rlExpect429(t, env.Do(w.ben, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), chatmodule.RateLimitLabelWrites, "private room past the writes limit")
+	rlExpect429(t, env.Do(w.ben, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), ratelimit.LabelWrites, "private room past the writes limit")
 	rlStatus(t, env.Do(w.ann, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), 201, "ann's private room with carl")
 	for i := 0; i < 2; i++ {
 		rlStatus(t, env.Do(w.ann, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), 200, "ann's private room again")
 	}
-	rlExpect429(t, env.Do(w.ann, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), chatmodule.RateLimitLabelWrites, "ann's 4th private room request")
+	rlExpect429(t, env.Do(w.ann, http.MethodPost, "/api/chat/private", map[string]any{"user": carl.ID()}), ratelimit.LabelWrites, "ann's 4th private room request")
 	// Reads are not chat writes.
 	rlStatus(t, env.Do(w.ben, http.MethodGet, rlMessages, nil), 200, "list messages")
 	rlStatus(t, env.Do(w.ben, http.MethodGet, "/api/chat/unread", nil), 200, "unread")
@@ -246,7 +247,7 @@ func TestRateLimitBatch(t *testing.T) {
 
 	before := env.Count("chat_messages", "")
 	res, header := rlDo(t, env, w.ben, http.MethodPost, "/api/batch", map[string]any{"requests": []any{op("1"), op("2"), op("3")}})
-	rlExpect429(t, res, chatmodule.RateLimitLabelMessages, "batch of 3 messages with 2 left")
+	rlExpect429(t, res, ratelimit.LabelMessages, "batch of 3 messages with 2 left")
 	if s, err := strconv.Atoi(header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
 		t.Fatalf("batch 429: Retry-After = %q, want 1..60 seconds", header.Get("Retry-After"))
 	}
@@ -254,7 +255,7 @@ func TestRateLimitBatch(t *testing.T) {
 		t.Fatalf("a refused batch stored %d messages", got-before)
 	}
 	// The budget was spent by the refused batch: PocketBase counts attempts too.
-	rlExpect429(t, env.Do(w.ben, http.MethodPost, rlMessages, map[string]any{"room": w.room, "text": "after"}), chatmodule.RateLimitLabelMessages, "message after the batch")
+	rlExpect429(t, env.Do(w.ben, http.MethodPost, rlMessages, map[string]any{"room": w.room, "text": "after"}), ratelimit.LabelMessages, "message after the batch")
 }
 
 // rlDo is env.Do that also returns the answer's headers.
@@ -289,7 +290,7 @@ func rlDo(t *testing.T, env *chattest.Env, user *chattest.User, method, path str
 // the limit and is not added back on the next start; excluded IPs are not
 // counted.
 func TestRateLimitOperatorSettings(t *testing.T) {
-	operatorRule := core.RateLimitRule{Label: chatmodule.RateLimitLabelMessages, MaxRequests: 1, Duration: 3600}
+	operatorRule := core.RateLimitRule{Label: ratelimit.LabelMessages, MaxRequests: 1, Duration: 3600}
 	w := newRLWorld(t, rlConfig, func(app core.App) error {
 		s, err := app.Settings().Clone()
 		if err != nil {
@@ -299,11 +300,11 @@ func TestRateLimitOperatorSettings(t *testing.T) {
 		return app.Save(s)
 	})
 	env := w.env
-	if r, _ := rlRule(t, env.App, chatmodule.RateLimitLabelMessages); r != operatorRule {
+	if r, _ := rlRule(t, env.App, ratelimit.LabelMessages); r != operatorRule {
 		t.Fatalf("the operator's rule became %+v", r)
 	}
 	rlStatus(t, env.Do(w.ben, http.MethodPost, rlMessages, map[string]any{"room": w.room, "text": "1"}), 200, "first message")
-	rlExpect429(t, env.Do(w.ben, http.MethodPost, rlMessages, map[string]any{"room": w.room, "text": "2"}), chatmodule.RateLimitLabelMessages, "second message under the operator's rule of 1")
+	rlExpect429(t, env.Do(w.ben, http.MethodPost, rlMessages, map[string]any{"room": w.room, "text": "2"}), ratelimit.LabelMessages, "second message under the operator's rule of 1")
 
 	edit := func(fn func(s *core.Settings)) {
 		t.Helper()
@@ -319,7 +320,7 @@ func TestRateLimitOperatorSettings(t *testing.T) {
 	// Raising the limit applies to the running app.
 	edit(func(s *core.Settings) {
 		for i := range s.RateLimits.Rules {
-			if s.RateLimits.Rules[i].Label == chatmodule.RateLimitLabelMessages {
+			if s.RateLimits.Rules[i].Label == ratelimit.LabelMessages {
 				s.RateLimits.Rules[i].MaxRequests = 2
 			}
 		}
@@ -330,7 +331,7 @@ func TestRateLimitOperatorSettings(t *testing.T) {
 	edit(func(s *core.Settings) {
 		var kept []core.RateLimitRule
 		for _, r := range s.RateLimits.Rules {
-			if r.Label != chatmodule.RateLimitLabelMessages {
+			if r.Label != ratelimit.LabelMessages {
 				kept = append(kept, r)
 			}
 		}
@@ -348,10 +349,10 @@ func TestRateLimitOperatorSettings(t *testing.T) {
 	if err := chatmodule.Register(restarted, rlConfig); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := rlRule(t, restarted, chatmodule.RateLimitLabelWrites); !ok {
+	if _, ok := rlRule(t, restarted, ratelimit.LabelWrites); !ok {
 		t.Fatalf("the copied data dir lost pbchat's other rules")
 	}
-	if _, ok := rlRule(t, restarted, chatmodule.RateLimitLabelMessages); ok {
+	if _, ok := rlRule(t, restarted, ratelimit.LabelMessages); ok {
 		t.Fatalf("a restart added back the rule the operator deleted")
 	}
 

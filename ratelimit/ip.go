@@ -1,4 +1,4 @@
-package chatmodule
+package ratelimit
 
 import (
 	"net/http"
@@ -13,36 +13,33 @@ import (
 
 // Per-IP limits on the unauthenticated surface: what anyone can do before
 // they have a session, and so what a script can do without one account per
-// request. They are pbchat's own (PocketBase's limiter stays off, see
-// bindRateLimits) and count per client IP (e.RealIP(), which follows
-// PocketBase's trusted proxy settings); an IPv6 client counts per /64, the
-// block one subscriber gets. They never count chat use: a signed-in user's
+// request. They are pbchat's own (PocketBase's limiter stays off, see Bind)
+// and count per client IP (e.RealIP(), which follows PocketBase's trusted
+// proxy settings); an IPv6 client counts per /64, the block one subscriber
+// gets. They never count chat use: a signed-in user's
 // requests other than these go by the per-user limits.
 //
 // The rules' audience is everybody (""): a signed-in attacker sending their
 // token along would otherwise skip them. An operator may narrow a rule to
 // "@guest" in the dashboard.
 
-// ipRateLimitRules pairs pbchat's per-IP labels with the configured limits.
-func ipRateLimitRules(limits chat.RateLimits) []core.RateLimitRule {
-	return []core.RateLimitRule{
-		rateLimitRule(RateLimitLabelSignUps, core.RateLimitRuleAudienceAll, limits.SignUps),
-		rateLimitRule(RateLimitLabelSignIns, core.RateLimitRuleAudienceAll, limits.SignIns),
-		rateLimitRule(RateLimitLabelAccountEmails, core.RateLimitRuleAudienceAll, limits.AccountEmails),
-		rateLimitRule(RateLimitLabelRealtimeConnects, core.RateLimitRuleAudienceAll, limits.RealtimeConnects),
-	}
+// ipRules pairs pbchat's per-IP labels with the configured limits.
+func ipRules(limits chat.RateLimits) []core.RateLimitRule {
+	return rules(core.RateLimitRuleAudienceAll,
+		labelled{LabelSignUps, limits.SignUps}, labelled{LabelSignIns, limits.SignIns},
+		labelled{LabelAccountEmails, limits.AccountEmails}, labelled{LabelRealtimeConnects, limits.RealtimeConnects})
 }
 
 // authActions maps the actions of /api/collections/{collection}/{action}
 // to the per-IP rule that counts them.
 var authActions = map[string]string{
-	"auth-with-password":     RateLimitLabelSignIns,
-	"auth-with-otp":          RateLimitLabelSignIns,
-	"auth-with-oauth2":       RateLimitLabelSignIns,
-	"request-otp":            RateLimitLabelSignIns,
-	"request-password-reset": RateLimitLabelAccountEmails,
-	"request-verification":   RateLimitLabelAccountEmails,
-	"request-email-change":   RateLimitLabelAccountEmails,
+	"auth-with-password":     LabelSignIns,
+	"auth-with-otp":          LabelSignIns,
+	"auth-with-oauth2":       LabelSignIns,
+	"request-otp":            LabelSignIns,
+	"request-password-reset": LabelAccountEmails,
+	"request-verification":   LabelAccountEmails,
+	"request-email-change":   LabelAccountEmails,
 }
 
 // ipLimitedRoute is the per-IP rule that counts r, or "": opening the
@@ -51,7 +48,7 @@ var authActions = map[string]string{
 // through /api/batch).
 func ipLimitedRoute(r *http.Request) string {
 	if r.Method == http.MethodGet && r.URL.Path == "/api/realtime" {
-		return RateLimitLabelRealtimeConnects
+		return LabelRealtimeConnects
 	}
 	if r.Method != http.MethodPost {
 		return ""
@@ -67,15 +64,15 @@ func ipLimitedRoute(r *http.Request) string {
 	return authActions[action]
 }
 
-// bindIPRateLimits counts sign-ups: records created in an auth collection
+// bindIP counts sign-ups: records created in an auth collection
 // through the records or batch API, before any other hook reads the
-// database. (The routes are counted by the middleware of bindRateLimits.)
-func bindIPRateLimits(app core.App, limiter *userLimiter) {
+// database. (The routes are counted by the middleware of Bind.)
+func bindIP(app core.App, l *limiter) {
 	app.OnRecordCreateRequest().Bind(&hook.Handler[*core.RecordRequestEvent]{
 		Priority: -100,
 		Func: func(e *core.RecordRequestEvent) error {
 			if e.Collection.IsAuth() {
-				if err := limiter.checkIP(e.RequestEvent, RateLimitLabelSignUps); err != nil {
+				if err := l.checkIP(e.RequestEvent, LabelSignUps); err != nil {
 					return err
 				}
 			}
@@ -85,28 +82,19 @@ func bindIPRateLimits(app core.App, limiter *userLimiter) {
 }
 
 // checkIP answers 429 when the client's IP is past the rule labelled label.
-func (l *userLimiter) checkIP(e *core.RequestEvent, label string) error {
+func (l *limiter) checkIP(e *core.RequestEvent, label string) error {
 	if e.HasSuperuserAuth() {
 		return nil
 	}
-	config := e.App.Settings().RateLimits
 	ip := e.RealIP()
-	if ip == "" || ipInList(config.ExcludedIPs, ip) {
+	if ip == "" || ipInList(e.App.Settings().RateLimits.ExcludedIPs, ip) {
 		return nil
 	}
 	audience := core.RateLimitRuleAudienceGuest
 	if e.Auth != nil {
 		audience = core.RateLimitRuleAudienceAuth
 	}
-	rule, ok := config.FindRateLimitRule([]string{label}, core.RateLimitRuleAudienceAll, audience)
-	if !ok {
-		return nil // the operator removed the rule: no limit
-	}
-	allowed, retryAfter := l.consume(label+"\x00ip\x00"+ipKey(ip), rule)
-	if allowed {
-		return nil
-	}
-	return refuse(e, rule, retryAfter)
+	return l.take(e, label, audience, "ip\x00"+ipKey(ip))
 }
 
 // ipKey is what one client is counted under: an IPv4 address, or an IPv6
@@ -125,4 +113,26 @@ func ipKey(ip string) string {
 		return ip
 	}
 	return prefix.String()
+}
+
+// ipInList reports whether ip is one of ipsOrSubnets (PocketBase's
+// ExcludedIPs format: single IPs or CIDR subnets).
+func ipInList(ipsOrSubnets []string, ip string) bool {
+	if len(ipsOrSubnets) == 0 || ip == "" {
+		return false
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	for _, item := range ipsOrSubnets {
+		if prefix, err := netip.ParsePrefix(item); err == nil {
+			if prefix.Contains(addr) {
+				return true
+			}
+		} else if other, err := netip.ParseAddr(item); err == nil && other == addr {
+			return true
+		}
+	}
+	return false
 }

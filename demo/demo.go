@@ -1,4 +1,6 @@
-package chatmodule
+// Package demo fills an app with demo users, rooms, memberships, messages
+// and reactions: what `chat demo` writes and `make serve` shows.
+package demo
 
 import (
 	"database/sql"
@@ -11,27 +13,27 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbchat/pbchat/internal/chat"
-	"github.com/pbchat/pbchat/migrations"
 )
 
-// Demo accounts that `chat demo` creates.
+// The demo accounts: the users alice, bob, carol and dave @example.com
+// share Password; the superuser is AdminEmail / AdminPassword.
 const (
-	DemoPassword      = "pbchat-demo"
-	DemoAdminEmail    = "admin@example.com"
-	DemoAdminPassword = "pbchat-demo-admin"
+	Password      = "pbchat-demo"
+	AdminEmail    = "admin@example.com"
+	AdminPassword = "pbchat-demo-admin"
 )
 
-// DemoLogins is what `chat demo` prints.
-var DemoLogins = fmt.Sprintf(`Demo logins (password %q):
+// Logins is what `chat demo` prints.
+var Logins = fmt.Sprintf(`Demo logins (password %q):
   alice@example.com  bob@example.com  carol@example.com  dave@example.com
 Dashboard: http://127.0.0.1:8090/_/  %s / %s
-`, DemoPassword, DemoAdminEmail, DemoAdminPassword)
+`, Password, AdminEmail, AdminPassword)
 
-// SeedDemo writes demo users, rooms, memberships, messages and reactions
+// Seed writes demo users, rooms, memberships, messages and reactions
 // through the app (so every hook and invariant applies). It does nothing and
 // returns false when the demo users exist already. settings is the Config
 // pbchat was registered with (a zero Config means the defaults here too).
-func SeedDemo(app core.App, settings chat.Settings) (bool, error) {
+func Seed(app core.App, settings chat.Settings) (bool, error) {
 	settings, err := settings.WithDefaults()
 	if err != nil {
 		return false, err
@@ -43,7 +45,7 @@ func SeedDemo(app core.App, settings chat.Settings) (bool, error) {
 	}
 
 	err = app.RunInTransaction(func(tx core.App) error {
-		d := demo{app: tx, settings: settings}
+		d := seeder{app: tx, settings: settings}
 		d.superuser()
 		alice, bob := d.user("alice", "Alice"), d.user("bob", "Bob")
 		carol, dave := d.user("carol", "Carol"), d.user("dave", "Dave")
@@ -80,9 +82,9 @@ func SeedDemo(app core.App, settings chat.Settings) (bool, error) {
 	return true, nil
 }
 
-// demo writes records and keeps the first error, so the script above reads
-// as a story.
-type demo struct {
+// seeder writes records and keeps the first error, so the script above
+// reads as a story.
+type seeder struct {
 	app      core.App
 	settings chat.Settings
 	err      error
@@ -91,7 +93,7 @@ type demo struct {
 	clock time.Time
 }
 
-func (d *demo) save(collection string, fields map[string]any) *core.Record {
+func (d *seeder) save(collection string, fields map[string]any) *core.Record {
 	if d.err != nil {
 		return nil
 	}
@@ -121,29 +123,29 @@ func (d *demo) save(collection string, fields map[string]any) *core.Record {
 	return record
 }
 
-func (d *demo) superuser() {
-	if _, err := d.app.FindAuthRecordByEmail(core.CollectionNameSuperusers, DemoAdminEmail); err == nil {
+func (d *seeder) superuser() {
+	if _, err := d.app.FindAuthRecordByEmail(core.CollectionNameSuperusers, AdminEmail); err == nil {
 		return
 	}
-	d.save(core.CollectionNameSuperusers, map[string]any{"email": DemoAdminEmail, "password": DemoAdminPassword})
+	d.save(core.CollectionNameSuperusers, map[string]any{"email": AdminEmail, "password": AdminPassword})
 }
 
-func (d *demo) user(handle, name string) *core.Record {
+func (d *seeder) user(handle, name string) *core.Record {
 	return d.save(d.settings.UsersCollection, map[string]any{
-		"email": handle + "@example.com", "password": DemoPassword, "name": name, "verified": true,
+		"email": handle + "@example.com", "password": Password, "name": name, "verified": true,
 	})
 }
 
-func (d *demo) room(roomType, name, description string, public bool, creator *core.Record) *core.Record {
+func (d *seeder) room(roomType, name, description string, public bool, creator *core.Record) *core.Record {
 	if creator == nil {
 		return nil
 	}
-	room := d.save(migrations.Rooms, map[string]any{
+	room := d.save(chat.CollectionRooms, map[string]any{
 		"type": roomType, "name": name, "description": description, "is_public": public, "created_by": creator.Id,
 	})
 	if room != nil {
 		// The creator's membership came with the room, dated now: date it with the room.
-		_, err := d.app.DB().Update(migrations.RoomUsers, dbx.Params{"created": room.GetString("created")},
+		_, err := d.app.DB().Update(chat.CollectionRoomUsers, dbx.Params{"created": room.GetString("created")},
 			dbx.HashExp{"room": room.Id}).Execute()
 		if err != nil {
 			d.err = fmt.Errorf("date the creator's membership: %w", err)
@@ -153,28 +155,28 @@ func (d *demo) room(roomType, name, description string, public bool, creator *co
 }
 
 // member adds user to room with permissions, or the room type's member defaults when nil.
-func (d *demo) member(room, user *core.Record, permissions chat.Permissions) {
+func (d *seeder) member(room, user *core.Record, permissions chat.Permissions) {
 	if room == nil || user == nil {
 		return
 	}
 	if permissions == nil {
 		permissions = d.settings.DefaultsFor(room.GetString("type")).Member
 	}
-	d.save(migrations.RoomUsers, map[string]any{
+	d.save(chat.CollectionRoomUsers, map[string]any{
 		"room": room.Id, "user": user.Id, "permissions": permissions, "created_by": room.GetString("created_by"),
 	})
 }
 
-func (d *demo) message(room, user *core.Record, text string) *core.Record {
+func (d *seeder) message(room, user *core.Record, text string) *core.Record {
 	if room == nil || user == nil {
 		return nil
 	}
-	return d.save(migrations.Messages, map[string]any{"room": room.Id, "user": user.Id, "text": text})
+	return d.save(chat.CollectionMessages, map[string]any{"room": room.Id, "user": user.Id, "text": text})
 }
 
-func (d *demo) react(message, user *core.Record, reaction string) {
+func (d *seeder) react(message, user *core.Record, reaction string) {
 	if message == nil || user == nil || d.settings.Reactions.Validate(reaction) != nil {
 		return // the host app's reaction rules may not take the demo's emoji
 	}
-	d.save(migrations.MessageReacts, map[string]any{"message": message.Id, "user": user.Id, "reaction": reaction})
+	d.save(chat.CollectionMessageReactions, map[string]any{"message": message.Id, "user": user.Id, "reaction": reaction})
 }

@@ -1,0 +1,4 @@
+package hooks
+
+// DeleteOrphanMedia is deleteOrphanMedia, the pbchat_orphan_media job's work.
+var DeleteOrphanMedia = deleteOrphanMedia
