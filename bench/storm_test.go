@@ -142,7 +142,7 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 	}
 
 	// The storm: all at once.
-	cpuBefore := server.cpu(b)
+	cpuBefore, clientsBefore := server.cpu(b), CPUTime()
 	var (
 		mu       sync.Mutex
 		result   stormResult
@@ -186,7 +186,7 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 	for _, d := range result.catchUp {
 		result.allCaughtUp = max(result.allCaughtUp, d)
 	}
-	cpuAfter := server.cpu(b)
+	cpuAfter, clientsAfter := server.cpu(b), CPUTime()
 	for _, c := range clients {
 		c.cancel()
 	}
@@ -198,8 +198,12 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 	}
 	b.Logf("storm: %d clients reconnected, subscribed and synced after a %s outage with %d messages posted into their rooms (%d missed per client on average)",
 		len(clients), cfg.outage, totalPosted, totalPosted*50/int64(len(clients)))
-	b.Logf("all caught up after %s (target ≤ 10 s); wall time of the storm %s; server CPU %s",
-		result.allCaughtUp.Round(time.Millisecond), time.Since(stormStart).Round(time.Millisecond), (cpuAfter - cpuBefore).Round(time.Millisecond))
+	clientCPU := "(in the server's)"
+	if server.proc != nil {
+		clientCPU = (clientsAfter - clientsBefore).Round(time.Millisecond).String()
+	}
+	b.Logf("all caught up after %s (target ≤ 10 s); wall time of the storm %s; CPU: server %s, clients %s",
+		result.allCaughtUp.Round(time.Millisecond), time.Since(stormStart).Round(time.Millisecond), (cpuAfter - cpuBefore).Round(time.Millisecond), clientCPU)
 	b.Logf("catch-up per client: p50 %s, p99 %s; sync request on its connection: p50 %s, p99 %s (with the wait for a pooled connection: p50 %s, p99 %s), %d requests",
 		Percentile(result.catchUp, 50).Round(time.Millisecond), Percentile(result.catchUp, 99).Round(time.Millisecond),
 		Percentile(result.syncOnConn, 50).Round(time.Millisecond), Percentile(result.syncOnConn, 99).Round(time.Millisecond),

@@ -137,7 +137,10 @@ type internalError struct {
 	answer *router.ApiError
 }
 
-func (e *internalError) Error() string   { return e.cause.Error() }
+// Error is the cause's text, for logs and Go callers.
+func (e *internalError) Error() string { return e.cause.Error() }
+
+// Unwrap exposes both the cause and the 500 answer to errors.Is/As.
 func (e *internalError) Unwrap() []error { return []error{e.cause, e.answer} }
 
 // fieldError is the 400 body PocketBase gives an invalid field.

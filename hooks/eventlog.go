@@ -46,6 +46,7 @@ type cursor struct {
 	seq   int64
 }
 
+// String is the cursor as clients see it: "<epoch>.<seq>", "" for none.
 func (c cursor) String() string {
 	if c.epoch == "" {
 		return ""
@@ -215,16 +216,6 @@ func (l *eventLog) deleteRoom(e *core.RecordEvent, tx core.App, typ string) erro
 	l.cascading.Delete(key)
 	if err != nil {
 		return err
-	}
-	// The realtime room.deleted comes after the cascade's member.left
-	// events: its cursor is the last row the deletion wrote.
-	var last sql.NullInt64
-	if err := tx.NonconcurrentDB().Select("max(seq)").From(migrations.EventsTable).
-		Where(dbx.HashExp{"room": roomID}).Row(&last); err != nil {
-		return fmt.Errorf("pbchat event log: last event of room %s: %w", roomID, err)
-	}
-	if last.Valid {
-		c.seq = last.Int64
 	}
 	l.push(e.Record, c)
 	return nil

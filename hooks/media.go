@@ -50,9 +50,10 @@ func checkAttachable(app core.App, mediaIDs []string, authorID string) error {
 	return nil
 }
 
-// linkCreate keeps chat_message_media rows true to the author rule however
-// they are written (the records API refuses them to everybody but superusers).
-func linkCreate(e *core.RecordEvent) error {
+// linkSave keeps chat_message_media rows true to the author rule however
+// they are written (the records API refuses them to everybody but
+// superusers): created, or updated with the message and media unchanged.
+func linkSave(e *core.RecordEvent) error {
 	if err := immutable(e.Record, "message", "media"); err != nil {
 		return err
 	}

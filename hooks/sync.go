@@ -51,6 +51,7 @@ type syncEvent struct {
 // value, copied nowhere until it is written out.
 type rawJSON string
 
+// MarshalJSON writes the encoded record as it is.
 func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
 
 // sync serves GET /api/chat/sync?since=CURSOR&limit=N: the caller's events

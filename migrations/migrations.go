@@ -26,7 +26,7 @@ func List(settings chat.Settings) core.MigrationsList {
 	)
 	list.Register(protectAvatar, unprotectAvatar, protectedAvatarMigration)
 	list.Register(func(app core.App) error {
-		if app.HasTable(EpochsTable) && false {
+		if app.HasTable(EpochsTable) {
 			// Created before the history was cleared: another first epoch
 			// (at seq 1) would end the real one's range, and its cursors
 			// would answer reset.
