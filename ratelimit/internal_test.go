@@ -3,9 +3,11 @@ package ratelimit
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -149,6 +151,44 @@ func TestIPRateLimitsAddedToExistingInstall(t *testing.T) {
 	for _, rule := range ipRules(limits.RateLimits) {
 		if found[rule.Label] != rule {
 			t.Errorf("%s = %+v, want %+v", rule.Label, found[rule.Label], rule)
+		}
+	}
+}
+
+// `migrate history-sync` deletes pbchat's _migrations rows; the next start
+// must not add again a rule the operator had deleted.
+func TestDeletedRuleStaysDeletedAfterHistorySync(t *testing.T) {
+	app, err := tests.NewTestApp(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Cleanup()
+	limits, err := chat.Settings{}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := install(app, limits.RateLimits); err != nil {
+		t.Fatal(err)
+	}
+	s, err := app.Settings().Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RateLimits.Rules = slices.DeleteFunc(s.RateLimits.Rules, func(r core.RateLimitRule) bool { return r.Label == LabelMessages })
+	if err := app.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	// What history-sync does to migrations it does not know.
+	if _, err := app.DB().NewQuery("DELETE FROM _migrations WHERE file IN ({:a}, {:b})").
+		Bind(dbx.Params{"a": userRulesMigration, "b": ipRulesMigration}).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if err := install(app, limits.RateLimits); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range app.Settings().RateLimits.Rules {
+		if r.Label == LabelMessages {
+			t.Fatalf("the deleted rule came back: %+v", r)
 		}
 	}
 }

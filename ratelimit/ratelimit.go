@@ -10,6 +10,7 @@ package ratelimit
 
 import (
 	"fmt"
+	"github.com/pocketbase/dbx"
 	"net/http"
 	"slices"
 	"strings"
@@ -183,9 +184,20 @@ func install(app core.App, limits chat.RateLimits) error {
 		{userRulesMigration, userRules(limits)},
 		{ipRulesMigration, ipRules(limits)},
 	} {
+		if err := markIfApplied(app, set.name); err != nil {
+			return err
+		}
 		var list core.MigrationsList
 		list.Register(
-			func(tx core.App) error { return addRules(tx, set.rules) },
+			func(tx core.App) error {
+				if done, err := installed(tx, set.name); err != nil || done {
+					return err
+				}
+				if err := addRules(tx, set.rules); err != nil {
+					return err
+				}
+				return markInstalled(tx, set.name)
+			},
 			func(tx core.App) error { return removeRules(tx, set.rules) },
 			set.name,
 		)
@@ -194,6 +206,45 @@ func install(app core.App, limits chat.RateLimits) error {
 		}
 	}
 	return nil
+}
+
+// A set of rules is installed once per data dir. `migrate history-sync`
+// deletes the _migrations rows of migrations it does not know (pbchat's are
+// per app), so the mark is also kept in PocketBase's _params table, which it
+// leaves alone: a rule an operator deleted is not added again.
+
+func installedParam(name string) string { return "pbchat_installed_" + name }
+
+func installed(app core.App, name string) (bool, error) {
+	var n int
+	err := app.DB().Select("count(*)").From("_params").Where(dbx.HashExp{"id": installedParam(name)}).Row(&n)
+	if err != nil {
+		return false, fmt.Errorf("pbchat: rate limits: read install mark: %w", err)
+	}
+	return n > 0, nil
+}
+
+func markInstalled(app core.App, name string) error {
+	_, err := app.DB().NewQuery("INSERT OR IGNORE INTO _params (id, value) VALUES ({:id}, 'true')").
+		Bind(dbx.Params{"id": installedParam(name)}).Execute()
+	if err != nil {
+		return fmt.Errorf("pbchat: rate limits: write install mark: %w", err)
+	}
+	return nil
+}
+
+// markIfApplied marks a set installed by a release that recorded it in
+// _migrations only.
+func markIfApplied(app core.App, name string) error {
+	var n int
+	err := app.DB().Select("count(*)").From(core.DefaultMigrationsTable).Where(dbx.HashExp{"file": name}).Row(&n)
+	if err != nil {
+		return fmt.Errorf("pbchat: rate limits: read migrations: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	return markInstalled(app, name)
 }
 
 // addRules adds each of rules whose label no rule has yet.
