@@ -23,6 +23,7 @@ import (
 	"github.com/pbchat/pbchat/hooks"
 	"github.com/pbchat/pbchat/internal/chat"
 	"github.com/pbchat/pbchat/migrations"
+	"github.com/pbchat/pbchat/notify"
 	"github.com/pbchat/pbchat/queryguard"
 	"github.com/pbchat/pbchat/ratelimit"
 	"github.com/pbchat/pbchat/realtime"
@@ -48,7 +49,11 @@ import (
 //     Writes (every other chat write) 100 per 10s. Per IP: SignUps 10 per hour,
 //     SignIns 30 per 60s, AccountEmails 5 per 10 min, RealtimeConnects 120 per 60s.
 //   - NATS: URL and SubjectPrefix (default "pbchat") join a writer and realtime
-//     nodes over NATS. Empty: one process.
+//     nodes over NATS. Empty: one process. PresenceTimeout (default 45s): how
+//     long a silent realtime node's users stay online (nodes report every third).
+//   - Notifications: Window (coalescing, default 10s), MaxAttempts (default 8),
+//     RetryBackoff (default 2s, doubled per retry), Subject (VAPID), Webhooks
+//     ([]WebhookConfig{URL, Secret}); Disabled turns notifications off.
 type Config = chat.Settings
 
 // ReactionRules is Config.Reactions: a reaction mode or an allowed list.
@@ -63,6 +68,13 @@ type Permissions = chat.Permissions
 
 // NATSConfig is Config.NATS.
 type NATSConfig = chat.NATSConfig
+
+// NotificationSettings is Config.Notifications: Web Push and webhook
+// notifications of new messages (package notify).
+type NotificationSettings = chat.NotificationSettings
+
+// WebhookConfig is one of NotificationSettings.Webhooks.
+type WebhookConfig = chat.WebhookConfig
 
 // RateLimits is Config.RateLimits; PocketBase's rate limit settings hold
 // them under the labels of package ratelimit (pbchat:messages, …).
@@ -112,6 +124,10 @@ func Register(app core.App, config Config) error {
 			app.Logger().Error("pbchat realtime: publish", "type", event.Type, "room", event.Room, "error", err)
 		}
 	})
+	notify.Bind(app, settings, hub)
+	if err := bindPresence(app, settings, hub, broker); err != nil {
+		return err
+	}
 
 	// serve has run PocketBase's own migrations (the users collection among
 	// them) by the time OnServe fires.

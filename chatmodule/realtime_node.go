@@ -23,7 +23,7 @@ import (
 // PocketBase's command tree (main.go does, for `pbchat realtime`).
 func NewRealtimeCommand() *cobra.Command {
 	var writer, natsURL, prefix, addr string
-	var idle, lifetime time.Duration
+	var idle, lifetime, presence time.Duration
 	command := &cobra.Command{
 		Use:          "realtime",
 		Short:        "Run a pbchat realtime node (no database; events over NATS)",
@@ -35,7 +35,7 @@ func NewRealtimeCommand() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return RunRealtimeNode(ctx, realtime.NodeConfig{Writer: writer, IdleTimeout: idle, MaxLifetime: lifetime},
-				chat.NATSConfig{URL: natsURL, SubjectPrefix: prefix}, addr)
+				chat.NATSConfig{URL: natsURL, SubjectPrefix: prefix, PresenceTimeout: presence}, addr)
 		},
 	}
 	command.Flags().StringVar(&writer, "writer", "", "base URL of the pbchat app that owns the database, e.g. http://127.0.0.1:8090")
@@ -44,6 +44,7 @@ func NewRealtimeCommand() *cobra.Command {
 	command.Flags().StringVar(&addr, "http", "127.0.0.1:8091", "address to serve /api/realtime on")
 	command.Flags().DurationVar(&idle, "idle-timeout", 5*time.Minute, "close a connection that got no event for this long (as PocketBase)")
 	command.Flags().DurationVar(&lifetime, "max-lifetime", 30*time.Minute, "close every connection at this age (as PocketBase); the SDKs reconnect")
+	command.Flags().DurationVar(&presence, "presence-timeout", chat.NATSConfig{}.PresenceExpiry(), "as the writer's Config.NATS.PresenceTimeout: the node reports who is online every third of it")
 	return command
 }
 

@@ -55,6 +55,9 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	eventLog := newEventLog(app)
 	eventLog.bind(app)
 
+	// Search index: every message's text, in its transaction.
+	bindSearchIndex(app)
+
 	// Realtime: every committed change of a chat collection becomes an event.
 	events := &events{app: app, publish: publish, log: eventLog}
 	for _, collection := range migrations.AllCollections {
@@ -74,6 +77,7 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 		chatRoutes.POST("/rooms/{id}/read", overview.read)
 		chatRoutes.POST("/rooms/{id}/typing", overview.typing(publish))
 		chatRoutes.GET("/sync", syncer{settings}.sync)
+		chatRoutes.GET("/search", search{settings}.search)
 		return se.Next()
 	})
 

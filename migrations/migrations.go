@@ -34,6 +34,9 @@ func List(settings chat.Settings) core.MigrationsList {
 		}
 		return createEventLog(app)
 	}, dropEventLog, eventLogMigration)
+	list.Register(createSearchIndex, dropSearchIndex, searchMigration)
+	list.Register(func(app core.App) error { return createNotifications(app, settings) }, dropNotifications, notificationsMigration)
+	list.Register(createPresence, dropPresence, presenceMigration)
 	list.Add(&core.Migration{
 		File: "1764000001_pbchat_settings_sync.go",
 		Up:   func(app core.App) error { return syncSettings(app, settings) },

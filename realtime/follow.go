@@ -14,6 +14,7 @@ import "log/slog"
 // reconcile follows the rooms that have interested clients and unfollows
 // those that have none.
 func (h *Hub) reconcile(rooms []string) {
+	h.reportPresence() // users whose first or last connection changed
 	if len(rooms) == 0 {
 		return
 	}

@@ -43,6 +43,9 @@ type Hub struct {
 	byRoom     map[string]map[*client]struct{}
 	changes    membershipLog
 
+	// presence reports users' first and last connections (presence.go).
+	presence hubPresence
+
 	// followMu orders the broker calls (follow.go); followed is what the
 	// broker was last told.
 	followMu sync.Mutex
@@ -79,17 +82,17 @@ func (h *Hub) ticket() ticket {
 // whose user's authority ended after t, is not registered (errClientGone);
 // errPlanStale asks for a new plan.
 func (h *Hub) install(pb subscriptions.Client, plan Plan, t ticket) error {
-	return h.apply(pb, plan.User, plan.Topics, plan.stockSubs(), plan.Rooms, t)
+	return h.apply(pb, plan.User, plan.Topics, plan.stockSubs(), plan.Rooms, plan.Presence, t)
 }
 
 // set installs subscriptions as they are now (tests).
 func (h *Hub) set(pb subscriptions.Client, user string, topics map[string][]string, stock map[string][]stockSub, memberRooms []string) {
-	if err := h.apply(pb, user, topics, stock, memberRooms, h.ticket()); err != nil {
+	if err := h.apply(pb, user, topics, stock, memberRooms, nil, h.ticket()); err != nil {
 		h.logger.Debug("pbchat realtime: set", slog.String("clientId", pb.Id()), slog.Any("error", err))
 	}
 }
 
-func (h *Hub) apply(pb subscriptions.Client, user string, topics map[string][]string, stock map[string][]stockSub, memberRooms []string, t ticket) error {
+func (h *Hub) apply(pb subscriptions.Client, user string, topics map[string][]string, stock map[string][]stockSub, memberRooms, presence []string, t ticket) error {
 	var changed []string
 	defer func() { h.reconcile(changed) }()
 	h.mu.Lock()
@@ -124,7 +127,7 @@ func (h *Hub) apply(pb subscriptions.Client, user string, topics map[string][]st
 	if old != nil {
 		changed = h.unindex(old)
 	}
-	if len(topics) == 0 && len(stock) == 0 {
+	if len(topics) == 0 && len(stock) == 0 && len(presence) == 0 {
 		if old != nil {
 			delete(h.clients, pb.Id())
 			close(old.done)
@@ -138,7 +141,7 @@ func (h *Hub) apply(pb subscriptions.Client, user string, topics map[string][]st
 		}
 		c = &client{pb: pb, user: user, done: make(chan struct{})}
 	}
-	c.topics, c.stock, c.rooms = topics, stock, map[string]struct{}{}
+	c.topics, c.stock, c.rooms, c.presence = topics, stock, map[string]struct{}{}, presence
 	for room := range topics {
 		c.rooms[room] = struct{}{}
 	}
@@ -230,7 +233,9 @@ func (h *Hub) discard(clients []*client, reason string) {
 // index and unindex return the rooms that gained their first or lost their
 // last interested client (h.mu held).
 func (h *Hub) index(c *client) (changed []string) {
-	addTo(h.byUser, c.user, c)
+	if addTo(h.byUser, c.user, c) {
+		h.presence.touch(c.user)
+	}
 	for room := range c.rooms {
 		if addTo(h.byRoom, room, c) {
 			changed = append(changed, room)
@@ -240,7 +245,9 @@ func (h *Hub) index(c *client) (changed []string) {
 }
 
 func (h *Hub) unindex(c *client) (changed []string) {
-	removeFrom(h.byUser, c.user, c)
+	if removeFrom(h.byUser, c.user, c) {
+		h.presence.touch(c.user)
+	}
 	for room := range c.rooms {
 		if removeFrom(h.byRoom, room, c) {
 			changed = append(changed, room)
@@ -295,7 +302,7 @@ func (h *Hub) Deliver(ev chat.Event) {
 		}
 	}
 
-	var topicMsg, stockMsg []byte
+	var topicMsg, stockMsg, presenceMsg []byte
 	send := func(c *client) {
 		if ev.Except != "" && c.user == ev.Except {
 			return
@@ -309,6 +316,7 @@ func (h *Hub) Deliver(ev chat.Event) {
 				out = append(out, queued{Message: subscriptions.Message{Name: name, Data: topicMsg}})
 			}
 		}
+		out = append(out, c.presenceMessages(ev, &presenceMsg)...)
 		if ev.Collection != "" {
 			for _, s := range c.stock[ev.Collection] {
 				if s.recordID != "*" && s.recordID != ev.RecordID {
@@ -428,4 +436,19 @@ func removeFrom(index map[string]map[*client]struct{}, key string, c *client) (l
 // Publish sends an event through the broker, to every hub that needs it.
 func (h *Hub) Publish(event chat.Event) error {
 	return h.broker.Publish(event)
+}
+
+// Connected reports whether user has a connection to this process that
+// follows room's topic (chat/rooms/{id}: the room is open in a client).
+// Only this process's connections count: on a cluster, the writer does not
+// know the connections of realtime nodes.
+func (h *Hub) Connected(user, room string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.byUser[user] {
+		if _, ok := c.topics[room]; ok {
+			return true
+		}
+	}
+	return false
 }

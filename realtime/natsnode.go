@@ -41,6 +41,8 @@ type NATSNodeBroker struct {
 	subscribe func(subject string, inbox chan *nats.Msg) (*nats.Subscription, error)
 	retryMin  time.Duration
 	retryMax  time.Duration
+	// presenceInterval: how often the node reports who is online (presence.go).
+	presenceInterval time.Duration
 
 	mu       sync.Mutex
 	listener Listener
@@ -113,6 +115,8 @@ func newNATSNodeBroker(config chat.NATSConfig, logger *slog.Logger) *NATSNodeBro
 		caughtUp: map[string]uint64{},
 		retryMin: retryMin,
 		retryMax: retryMax,
+
+		presenceInterval: config.PresenceInterval(),
 	}
 	b.subscribe = func(subject string, inbox chan *nats.Msg) (*nats.Subscription, error) {
 		return b.conn.ChanSubscribe(subject, inbox)

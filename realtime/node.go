@@ -58,6 +58,7 @@ type Node struct {
 	hub         *Hub
 	clients     *subscriptions.Broker
 	stopAnswers func()
+	presence    *nodePresence // reports who is online here to the writer (NATS only)
 }
 
 // subscribeRequest is PocketBase's POST /api/realtime body, plus the
@@ -92,6 +93,10 @@ func NewNode(config NodeConfig) (*Node, error) {
 	}
 	n := &Node{config: config, clients: subscriptions.NewBroker()}
 	n.hub = NewHub(config.Broker, config.Logger)
+	if b, ok := config.Broker.(*NATSNodeBroker); ok {
+		n.presence = b.presenceSink()
+		n.hub.ReportPresence(n.presence)
+	}
 
 	// A subscribe request may reach any node behind a load balancer: the
 	// node that does not hold the client asks the others, and the one that
@@ -115,8 +120,14 @@ func NewNode(config NodeConfig) (*Node, error) {
 	return n, nil
 }
 
-// Close stops answering forwarded requests.
-func (n *Node) Close() { n.stopAnswers() }
+// Close stops answering forwarded requests and tells the writer that this
+// node's users are gone from it.
+func (n *Node) Close() {
+	n.stopAnswers()
+	if n.presence != nil {
+		n.presence.close()
+	}
+}
 
 // Handler serves /api/realtime and /api/health.
 func (n *Node) Handler() http.Handler {

@@ -20,6 +20,9 @@ type client struct {
 	rooms  map[string]struct{}   // rooms followed: topics, and every membership when stock is set
 	done   chan struct{}         // closed when the hub forgets the client
 
+	// chat/presence subscription names (presence.go).
+	presence []string
+
 	// The client's queued events, oldest first, at most outboxSize. A pump
 	// goroutine runs only while there are some: an idle connection holds no
 	// goroutine and no buffer (a channel of outboxSize would hold ~40 KB each).

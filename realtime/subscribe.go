@@ -108,6 +108,8 @@ type Plan struct {
 	Stock  map[string][]StockSub `json:"stock"`  // collection → subscriptions
 	Rooms  []string              `json:"rooms"`  // the user's rooms, when Stock is set
 	Rest   []string              `json:"rest"`
+	// Presence: chat/presence subscription names (signed-in chat users only).
+	Presence []string `json:"presence,omitempty"`
 
 	pocketBaseServed bool // Rest holds a chat collection subscription
 }
@@ -142,6 +144,14 @@ func planSubscriptions(e *core.RequestEvent, settings chat.Settings, subs []stri
 	}
 	for _, sub := range subs {
 		topic, options := parseSubscription(sub)
+		if topic == chat.PresenceTopic {
+			if plan.User == "" {
+				return plan, router.NewForbiddenError("Presence needs a signed-in chat user.",
+					validation.Errors{"subscriptions": validation.NewError("not_a_chat_user", chat.PresenceTopic)})
+			}
+			plan.Presence = append(plan.Presence, sub)
+			continue
+		}
 		if room, ok := strings.CutPrefix(topic, chat.RoomTopicPrefix); ok && room != "" {
 			plan.Topics[room] = append(plan.Topics[room], sub)
 			continue

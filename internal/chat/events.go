@@ -20,6 +20,15 @@ const (
 // RoomTopicPrefix starts every room topic: "chat/rooms/{id}".
 const RoomTopicPrefix = "chat/rooms/"
 
+// PresenceTopic carries presence.online and presence.offline events
+// ({"type","record":{"user","online","last_online"}}) about users who share
+// a room with the subscriber. They are not logged (no cursor).
+const (
+	PresenceTopic        = "chat/presence"
+	EventPresenceOnline  = "presence.online"
+	EventPresenceOffline = "presence.offline"
+)
+
 // Event is one change that a room's connected members hear about. The node
 // that writes it publishes it once; every node delivers it to its own
 // connected clients: as {"type","record"} on room topics and as PocketBase's

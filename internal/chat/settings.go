@@ -84,6 +84,10 @@ type Settings struct {
 	// NATS joins several pbchat nodes (one writer, realtime nodes) over NATS.
 	// Empty: one process, no NATS.
 	NATS NATSConfig
+
+	// Notifications configures Web Push and webhook notifications of new
+	// messages (NotificationSettings). Default: on, 10s coalescing window.
+	Notifications NotificationSettings
 }
 
 // WithDefaults returns a copy of s where every zero field holds its default.
@@ -154,6 +158,12 @@ func (s Settings) WithDefaults() (Settings, error) {
 		return out, fmt.Errorf("pbchat: Reactions: %w", err)
 	}
 	out.Reactions = reactions
+
+	notifications, err := out.Notifications.withDefaults()
+	if err != nil {
+		return out, fmt.Errorf("pbchat: Notifications: %w", err)
+	}
+	out.Notifications = notifications
 
 	return out, nil
 }

@@ -4,6 +4,7 @@ import { pb, myId, me, displayName, searchUsers, userById, rememberUser } from "
 import { h, icon, iconButton, userAvatar, modal, showError, toast } from "./dom.js";
 import { roomItem, roomTitle, roomAvatar, refreshRoomsSoon, loadRooms, updateMembership } from "./rooms.js";
 import { can, canRemoveMember, roleOf, editorPermissions } from "./permissions.js";
+import { presenceDot } from "./presence.js";
 
 // ---- people picker ------------------------------------------------------------
 
@@ -255,7 +256,7 @@ function memberRow(room, mine, m, members, rerender) {
         }, "Remove"));
     }
     return h("div.member", { "data-user": m.user }, userAvatar(user, "sm"),
-        h("span.member-name", m.user === myId() ? `${displayName(user)} (you)` : displayName(user)),
+        h("span.member-name", m.user === myId() ? `${displayName(user)} (you)` : [displayName(user), presenceDot(m.user)]),
         role ? h(`span.tag.${role}`, role) : null, ...actions);
 }
 

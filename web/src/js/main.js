@@ -6,7 +6,10 @@ import { renderAuth } from "./auth.js";
 import { loadRooms, subscribeRooms, roomListElement, setRoomFilter, onRoomsChange, totalUnread, applyToRooms } from "./rooms.js";
 import { mountRoomPane, openRoom, closeRoom, reopenRoom, suspendRoom, resumeRoom, applyToRoom } from "./room.js";
 import { openNewChat, openBrowse } from "./dialogs.js";
+import { notificationsButton, forgetSubscription } from "./notifications.js";
 import { initCursor, markStale, followConnection, connectionStatus, setOffline } from "./sync.js";
+import { startPresence } from "./presence.js";
+import { openSearch } from "./search.js";
 
 const root = document.getElementById("app");
 
@@ -31,7 +34,9 @@ async function startChat() {
         h("aside.sidebar",
             h("header.side-head",
                 h("div.me", userAvatar(me(), "sm"), h("span.me-name", displayName(me()))),
+                iconButton("search", "Search messages", () => openSearch()),
                 iconButton("globe", "Public rooms", () => openBrowse()),
+                notificationsButton(),
                 iconButton("plus", "New chat", () => openNewChat(), "accent"),
                 iconButton("logout", "Sign out", signOut)),
             h("div.side-search", icon("search"), search),
@@ -74,6 +79,7 @@ async function startRealtime() {
                 resume: resumeRoom,
             }),
             subscribeRooms(),
+            startPresence(),
         ]);
     } catch (err) {
         // The first connect failed (the SDK retries only connections it once had): try again.
@@ -93,6 +99,7 @@ function route() {
 
 async function signOut() {
     await pb.realtime.unsubscribe().catch(() => {});
+    await forgetSubscription().catch(() => {}); // this browser stops getting this user's pushes
     pb.authStore.clear();
     location.hash = "";
     location.reload();

@@ -8,6 +8,7 @@ import { roomItem, roomTitle, roomAvatar, markRead, setOpenRoom, refreshRoomsSoo
 import { canPost, canEditMessage, canDeleteMessage } from "./permissions.js";
 import { openRoomInfo } from "./dialogs.js";
 import { live } from "./sync.js";
+import { presenceLabel, presenceCount } from "./presence.js";
 
 const PAGE = 30;
 const EXPAND = "chat_message_media_via_message.media,chat_message_reactions_via_message";
@@ -416,7 +417,8 @@ function roomHeader(v, member = true) {
         iconButton("back", "Back to rooms", () => (location.hash = "#/"), "back-btn"),
         h("button.room-head-title", { type: "button", title: "Room details", onclick: () => member && openRoomInfo(v.room, v.membership, v.members, peer) },
             roomAvatar(room, peer),
-            h("span.room-head-text", h("h1", roomTitle(room, peer)), h("span.room-sub", sub))),
+            h("span.room-head-text", h("h1", roomTitle(room, peer)), h("span.room-sub", sub,
+                room.type === "private_messages" ? (peer?.id ? presenceLabel(peer.id) : null) : member ? presenceCount(v.members.keys()) : null))),
         member ? iconButton(muted ? "bellOff" : "bell", muted ? "Unmute room" : "Mute room", () => toggleMute(v), muted ? "on" : "") : null,
         member ? iconButton("info", "Room details", () => openRoomInfo(v.room, v.membership, v.members, peer)) : null);
 }
