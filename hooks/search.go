@@ -153,57 +153,17 @@ type searchCandidate struct {
 // index cannot find, are checked on the text; a search of short terms only
 // reads the newest shortSearchScan messages of the caller's rooms.
 func findHits(app core.App, userID, roomID string, terms []string, offset, limit int) ([]searchHit, bool, error) {
-	params := dbx.Params{"user": userID, "room": roomID}
-	scope := `i.room IN (SELECT room FROM ` + migrations.RoomUsers + ` WHERE user = {:user})`
-	if roomID != "" {
-		scope = `i.room = {:room} AND EXISTS (SELECT 1 FROM ` + migrations.RoomUsers + ` WHERE room = {:room} AND user = {:user})`
-	}
-	var phrases, likes []string
-	folded := make([][]rune, len(terms))
-	for k, term := range terms {
-		folded[k] = []rune(term)
-		if len(folded[k]) >= minIndexedTerm {
-			phrases = append(phrases, `"`+strings.ReplaceAll(term, `"`, `""`)+`"`)
-		} else if likeSafe(term) {
-			name := fmt.Sprintf("like%d", k)
-			params[name] = "%" + escapeLike(term) + "%"
-			likes = append(likes, `m.text LIKE {:`+name+`} ESCAPE '\'`)
-		}
-	}
-	var sql string
+	q := buildSearchQuery(userID, roomID, terms)
+	folded, params, sql := q.folded, q.params, q.sql
 	var pending []searchCandidate
-	if len(phrases) > 0 {
-		params["match"] = strings.Join(phrases, " AND ")
-		params["pending"] = maxPendingSearch
-		pendingRows, err := app.DB().NewQuery(`SELECT p.n, i.message, i.room, m.text
-			FROM ` + migrations.SearchPendingTable + ` p
-			JOIN ` + migrations.SearchIDsTable + ` i ON i.n = p.n
-			JOIN ` + migrations.Messages + ` m ON m.id = i.message
-			WHERE ` + scope + `
-			ORDER BY p.n DESC LIMIT {:pending}`).Bind(params).Rows()
+	if q.pendingSQL != "" {
+		pendingRows, err := app.DB().NewQuery(q.pendingSQL).Bind(params).Rows()
 		if err == nil {
 			pending, err = scanCandidates(pendingRows)
 		}
 		if err != nil {
 			return nil, false, fmt.Errorf("search the pending messages of %s: %w", userID, err)
 		}
-		sql = `SELECT s.rowid, i.message, i.room, m.text
-			FROM ` + migrations.SearchTable + ` s
-			JOIN ` + migrations.SearchIDsTable + ` i ON i.n = s.rowid
-			JOIN ` + migrations.Messages + ` m ON m.id = i.message
-			WHERE s.` + migrations.SearchTable + ` MATCH {:match} AND ` + scope + `
-			ORDER BY s.rowid DESC`
-	} else {
-		params["scan"] = shortSearchScan
-		where := ""
-		if len(likes) > 0 {
-			where = " WHERE " + strings.Join(likes, " AND ")
-		}
-		sql = `SELECT i.n, i.message, i.room, m.text
-			FROM (SELECT n, message, room FROM ` + migrations.SearchIDsTable + ` i
-			      WHERE ` + scope + ` ORDER BY n DESC LIMIT {:scan}) i
-			JOIN ` + migrations.Messages + ` m ON m.id = i.message` + where + `
-			ORDER BY i.n DESC`
 	}
 
 	rows, err := app.DB().NewQuery(sql).Bind(params).Rows()
@@ -264,6 +224,63 @@ func findHits(app core.App, userID, roomID string, terms []string, offset, limit
 		}
 		hits = append(hits, searchHit{message: c.message, room: c.room, highlight: snippet})
 	}
+}
+
+// searchQuery is a search's statements: sql reads the candidates newest
+// first; pendingSQL (empty for a scan) the rows not yet in the full-text table.
+type searchQuery struct {
+	sql, pendingSQL string
+	params          dbx.Params
+	folded          [][]rune
+}
+
+func buildSearchQuery(userID, roomID string, terms []string) searchQuery {
+	params := dbx.Params{"user": userID, "room": roomID}
+	scope := `i.room IN (SELECT room FROM ` + migrations.RoomUsers + ` WHERE user = {:user})`
+	if roomID != "" {
+		scope = `i.room = {:room} AND EXISTS (SELECT 1 FROM ` + migrations.RoomUsers + ` WHERE room = {:room} AND user = {:user})`
+	}
+	var phrases, likes []string
+	folded := make([][]rune, len(terms))
+	for k, term := range terms {
+		folded[k] = []rune(term)
+		if len(folded[k]) >= minIndexedTerm {
+			phrases = append(phrases, `"`+strings.ReplaceAll(term, `"`, `""`)+`"`)
+		} else if likeSafe(term) {
+			name := fmt.Sprintf("like%d", k)
+			params[name] = "%" + escapeLike(term) + "%"
+			likes = append(likes, `m.text LIKE {:`+name+`} ESCAPE '\'`)
+		}
+	}
+	q := searchQuery{params: params, folded: folded}
+	if len(phrases) > 0 {
+		params["match"] = strings.Join(phrases, " AND ")
+		params["pending"] = maxPendingSearch
+		q.pendingSQL = `SELECT p.n, i.message, i.room, m.text
+			FROM ` + migrations.SearchPendingTable + ` p
+			JOIN ` + migrations.SearchIDsTable + ` i ON i.n = p.n
+			JOIN ` + migrations.Messages + ` m ON m.id = i.message
+			WHERE ` + scope + `
+			ORDER BY p.n DESC LIMIT {:pending}`
+		q.sql = `SELECT s.rowid, i.message, i.room, m.text
+			FROM ` + migrations.SearchTable + ` s
+			JOIN ` + migrations.SearchIDsTable + ` i ON i.n = s.rowid
+			JOIN ` + migrations.Messages + ` m ON m.id = i.message
+			WHERE s.` + migrations.SearchTable + ` MATCH {:match} AND ` + scope + `
+			ORDER BY s.rowid DESC`
+		return q
+	}
+	params["scan"] = shortSearchScan
+	where := ""
+	if len(likes) > 0 {
+		where = " WHERE " + strings.Join(likes, " AND ")
+	}
+	q.sql = `SELECT i.n, i.message, i.room, m.text
+		FROM (SELECT n, message, room FROM ` + migrations.SearchIDsTable + ` i
+		      WHERE ` + scope + ` ORDER BY n DESC LIMIT {:scan}) i
+		JOIN ` + migrations.Messages + ` m ON m.id = i.message` + where + `
+		ORDER BY i.n DESC`
+	return q
 }
 
 func scanCandidates(rows *dbx.Rows) ([]searchCandidate, error) {

@@ -210,8 +210,8 @@ func (x *searchIndexer) run() {
 func (x *searchIndexer) batch() (int, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.closed || !x.app.IsBootstrapped() {
-		return 0, nil
+	if x.closed || !x.app.IsBootstrapped() || !x.app.HasTable(migrations.SearchPendingTable) {
+		return 0, nil // shutting down, or before the migration (which indexes everything)
 	}
 	return IndexPendingSearch(x.app, searchIndexBatch)
 }

@@ -6,8 +6,9 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 )
 
-// The search index: plain SQLite tables, not collections, written by the
-// message hooks in the message's transaction.
+// The search index: plain SQLite tables, not collections. The message hooks
+// write the numbers and the pending marks in the message's transaction; the
+// full-text rows follow in background batches (hooks/search_index.go).
 const (
 	// SearchIDsTable numbers the messages for the index: n is the integer
 	// the full-text table is keyed on, given once when a message is indexed

@@ -139,6 +139,11 @@ func (n *notifier) run(ctx context.Context, done chan struct{}) {
 
 // step runs each stage once and returns when the next row is due (zero: none).
 func (n *notifier) step(ctx context.Context) (time.Time, error) {
+	if !n.app.IsBootstrapped() {
+		// Closed without OnTerminate (ResetBootstrapState in tools and
+		// benchmarks): nothing to read until it is bootstrapped again.
+		return time.Time{}, nil
+	}
 	if err := n.fanOut(); err != nil {
 		return time.Time{}, err
 	}

@@ -174,6 +174,7 @@ func (b *NATSBroker) Publish(event chat.Event) error {
 	// Numbering and sending under one lock: nodes see seq grow.
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.noticeLocked()
 	data = b.stamp(event.Room, data)
 	if err := b.conn.Publish(subject, data); err != nil {
 		b.failed.Store(true)
@@ -185,16 +186,25 @@ func (b *NATSBroker) Publish(event chat.Event) error {
 // reportFailures tells every node, once NATS is back, that events were not
 // published while NATS was away: their clients resynchronise.
 func (b *NATSBroker) reportFailures() {
-	if !b.failed.Swap(false) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.noticeLocked()
+}
+
+// noticeLocked publishes the loss notice after failed publishes (b.mu
+// held). Publish sends it before the next event too: whichever comes first
+// after NATS is back, the nodes hear of the loss before any later event,
+// so that no client's cursor moves past what it missed.
+func (b *NATSBroker) noticeLocked() {
+	if !b.failed.Load() {
 		return
 	}
 	data, _ := json.Marshal(chat.Event{Type: eventsLost})
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err := b.conn.Publish(b.subjects.users(), b.stamp("", data)); err != nil {
-		b.failed.Store(true)
-		b.logger.Error("pbchat: NATS publish of a loss notice", slog.Any("error", err))
+		b.logger.Debug("pbchat: NATS publish of a loss notice", slog.Any("error", err))
+		return
 	}
+	b.failed.Store(false)
 }
 
 // stamp numbers an encoded event, keeps it for catch-up and returns its
