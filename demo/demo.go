@@ -27,6 +27,7 @@ const (
 var Logins = fmt.Sprintf(`Demo logins (password %q):
   alice@example.com  bob@example.com  carol@example.com  dave@example.com
 Dashboard: http://127.0.0.1:8090/_/  %s / %s
+Then run `+"`make serve`"+` (or `+"`pbchat serve`"+`) and open http://127.0.0.1:8090
 `, Password, AdminEmail, AdminPassword)
 
 // Seed writes demo users, rooms, memberships, messages and reactions
