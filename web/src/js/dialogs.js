@@ -190,7 +190,7 @@ function infoContent(room, membership, members, peer, close, rerender) {
         h("span.muted-text", room.type === "private_messages" ? "Private chat" : `${room.type === "channel" ? "Channel" : "Group"}${room.is_public ? " · public" : ""}`),
         room.description ? h("p", room.description) : null));
 
-    if (can(membership, "can_edit_room")) parts.push(editRoomForm(room));
+    if (can(membership, "can_edit_room")) parts.push(editRoomForm(room), slowModeField(room));
 
     const mute = h("input", { type: "checkbox", checked: !!membership.muted });
     mute.addEventListener("change", async () => {
@@ -219,6 +219,25 @@ function infoContent(room, membership, members, peer, close, rerender) {
     return parts;
 }
 
+/** Slow mode: each member without can_delete_messages posts once per N seconds. */
+function slowModeField(room) {
+    const choices = [[0, "Off"], [10, "10 seconds"], [30, "30 seconds"], [60, "1 minute"], [300, "5 minutes"], [3600, "1 hour"]];
+    const current = room.slow_mode_seconds ?? 0;
+    const select = h("select", { "aria-label": "Slow mode" },
+        choices.map(([n, label]) => h("option", { value: String(n), selected: n === current }, label)));
+    if (!choices.some(([n]) => n === current)) select.append(h("option", { value: String(current), selected: true }, `${current} seconds`));
+    select.addEventListener("change", async () => {
+        try {
+            Object.assign(room, await pb.collection("chat_rooms").update(room.id, { slow_mode_seconds: Number(select.value) }));
+            toast(Number(select.value) ? "Slow mode is on." : "Slow mode is off.");
+        } catch (err) {
+            select.value = String(room.slow_mode_seconds ?? 0);
+            showError(err, "Could not change slow mode");
+        }
+    });
+    return h("label.field-row", h("span", "Slow mode"), select);
+}
+
 function memberRow(room, mine, m, members, rerender) {
     const user = userById(m.user);
     const role = roleOf(room, m);
@@ -241,6 +260,33 @@ function memberRow(room, mine, m, members, rerender) {
         }, editor ? "Make reader" : "Make editor"));
     }
     if (canRemoveMember(mine, m)) {
+        const silenced = m.silenced_until && new Date(m.silenced_until.replace(" ", "T")) > new Date();
+        actions.push(h("button.small", {
+            type: "button", title: silenced ? "Let them post again" : "They cannot post for an hour (reactions stay allowed)",
+            onclick: async () => {
+                const until = silenced ? "" : new Date(Date.now() + 3600_000).toISOString().replace("T", " ");
+                try {
+                    members.set(m.user, await pb.collection("chat_room_users").update(m.id, { silenced_until: until }));
+                    rerender();
+                } catch (err) {
+                    showError(err, "Could not change the silence");
+                }
+            },
+        }, silenced ? "Unsilence" : "Silence 1 h"));
+        actions.push(h("button.small.danger", {
+            type: "button",
+            onclick: async () => {
+                const reason = prompt(`Ban ${displayName(user)} from “${roomTitle(room, null)}”? They are removed and cannot come back until unbanned. Reason (optional):`);
+                if (reason === null) return;
+                try {
+                    await pb.collection("chat_room_bans").create({ room: room.id, user: m.user, reason });
+                    members.delete(m.user);
+                    rerender();
+                } catch (err) {
+                    showError(err, "Could not ban the member");
+                }
+            },
+        }, "Ban"));
         actions.push(h("button.small.danger", {
             type: "button",
             onclick: async () => {

@@ -53,6 +53,12 @@ const paths = {
     megaphone: '<path d="m3 11 18-5v12L3 14v-3z"/><path d="M11.6 16.8a3 3 0 1 1-5.8-1.6"/>',
     info: '<circle cx="12" cy="12" r="10"/><path d="M12 16v-4M12 8h.01"/>',
     chat: '<path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/>',
+    reply: '<path d="m9 17-5-5 5-5"/><path d="M20 18v-2a4 4 0 0 0-4-4H4"/>',
+    thread: '<path d="M21 11.5a8.4 8.4 0 0 1-9 8.4 8.5 8.5 0 0 1-3.8-.9L3 21l1.9-5.7A8.5 8.5 0 1 1 21 11.5z"/><path d="M8 10h8M8 14h5"/>',
+    pin: '<path d="M12 17v5"/><path d="M9 10.8V4h6v6.8l3 3.2v3H6v-3z"/>',
+    flag: '<path d="M4 15s1-1 4-1 5 2 8 2 4-1 4-1V3s-1 1-4 1-5-2-8-2-4 1-4 1z"/><path d="M4 22v-7"/>',
+    download: '<path d="M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4"/><path d="m7 10 5 5 5-5M12 15V3"/>',
+    file: '<path d="M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z"/><path d="M14 2v6h6"/>',
 };
 
 export function icon(name, label) {
@@ -151,11 +157,13 @@ export function modal(title, content, { onClose, wide = false } = {}) {
     const dialog = h(`dialog.modal${wide ? ".wide" : ""}`, { "aria-label": title },
         h("header.modal-head", h("h2", title), iconButton("x", "Close", () => close())),
         h("div.modal-body", content));
+    const opener = document.activeElement; // Escape (or any close) returns focus here
     const close = () => {
         if (!dialog.isConnected) return;
         dialog.close();
         dialog.remove();
         onClose?.();
+        if (opener?.isConnected && document.activeElement === document.body) opener.focus();
     };
     dialog.addEventListener("cancel", (e) => { e.preventDefault(); close(); });
     dialog.addEventListener("click", (e) => { if (e.target === dialog) close(); });
