@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// The nine room permissions, the values of chat_room_users.permissions.
+// The ten room permissions, the values of chat_room_users.permissions.
 const (
 	CanAddUsers          = "can_add_users"
 	CanRemoveUsers       = "can_remove_users"
@@ -16,12 +16,16 @@ const (
 	CanEditOwnMessages   = "can_edit_own_messages"
 	CanEditRoom          = "can_edit_room"
 	CanDeleteRoom        = "can_delete_room"
+	// CanPinMessages pins and unpins a room's messages (PATCH {"pinned": …}).
+	CanPinMessages = "can_pin_messages"
 )
 
-// AllPermissions lists the nine permissions in the spec's order.
+// AllPermissions lists the ten permissions in the spec's order (the nine of
+// version 1, then can_pin_messages). Group and channel creators hold them all.
 var AllPermissions = Permissions{
 	CanAddUsers, CanRemoveUsers, CanCreateMessages, CanDeleteMessages,
 	CanDeleteOwnMessages, CanEditMessages, CanEditOwnMessages, CanEditRoom, CanDeleteRoom,
+	CanPinMessages,
 }
 
 // Permissions is a set of room permissions. Order carries no meaning.
@@ -42,12 +46,12 @@ var specRoomDefaults = map[string]RoomDefaults{
 	},
 }
 
-// IsPermission reports whether p is one of the nine permissions.
+// IsPermission reports whether p is one of the ten permissions.
 func IsPermission(p string) bool {
 	return slices.Contains(AllPermissions, p)
 }
 
-// Validate fails on a value that is not one of the nine permissions.
+// Validate fails on a value that is not one of the ten permissions.
 func (ps Permissions) Validate() error {
 	for _, p := range ps {
 		if !IsPermission(p) {

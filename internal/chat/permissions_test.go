@@ -9,7 +9,7 @@ import (
 
 // Shorthands for the permission sets the tables below use.
 var (
-	allNine      = Permissions{CanAddUsers, CanRemoveUsers, CanCreateMessages, CanDeleteMessages, CanDeleteOwnMessages, CanEditMessages, CanEditOwnMessages, CanEditRoom, CanDeleteRoom}
+	allTen       = Permissions{CanAddUsers, CanRemoveUsers, CanCreateMessages, CanDeleteMessages, CanDeleteOwnMessages, CanEditMessages, CanEditOwnMessages, CanEditRoom, CanDeleteRoom, CanPinMessages}
 	groupMember  = Permissions{CanAddUsers, CanCreateMessages, CanEditOwnMessages, CanDeleteOwnMessages}
 	channelSub   = Permissions{CanAddUsers}
 	pmMember     = Permissions{CanCreateMessages, CanEditOwnMessages, CanDeleteOwnMessages, CanDeleteRoom}
@@ -47,8 +47,8 @@ func checkDenied(t *testing.T, err error, wantPerm string) {
 }
 
 func TestAllPermissions(t *testing.T) {
-	if !slices.Equal(AllPermissions, allNine) {
-		t.Errorf("AllPermissions = %v, want the spec's nine in order %v", AllPermissions, allNine)
+	if !slices.Equal(AllPermissions, allTen) {
+		t.Errorf("AllPermissions = %v, want the spec's ten in order %v", AllPermissions, allTen)
 	}
 	if err := AllPermissions.Validate(); err != nil {
 		t.Errorf("AllPermissions.Validate() = %v", err)
@@ -56,7 +56,7 @@ func TestAllPermissions(t *testing.T) {
 }
 
 func TestIsPermission(t *testing.T) {
-	for _, p := range allNine {
+	for _, p := range allTen {
 		if !IsPermission(p) {
 			t.Errorf("IsPermission(%q) = false", p)
 		}
@@ -76,7 +76,7 @@ func TestPermissionsValidate(t *testing.T) {
 	}{
 		{"nil", nil, ""},
 		{"empty", Permissions{}, ""},
-		{"all nine", allNine, ""},
+		{"all ten", allTen, ""},
 		{"duplicates of a known one", Permissions{CanAddUsers, CanAddUsers}, ""},
 		{"unknown", Permissions{"can_fly"}, `"can_fly"`},
 		{"seed's name", Permissions{CanAddUsers, "can_write_messages"}, `"can_write_messages"`},
@@ -108,7 +108,7 @@ func TestPermissionsSetOps(t *testing.T) {
 		{"both empty", nil, nil, nil, Permissions{}},
 		{"a empty", nil, Permissions{CanAddUsers}, Permissions{CanAddUsers}, Permissions{}},
 		{"b empty", Permissions{CanAddUsers}, nil, nil, Permissions{}},
-		{"subset (intersection in a's order)", allNine, groupMember, nil, Permissions{CanAddUsers, CanCreateMessages, CanDeleteOwnMessages, CanEditOwnMessages}},
+		{"subset (intersection in a's order)", allTen, groupMember, nil, Permissions{CanAddUsers, CanCreateMessages, CanDeleteOwnMessages, CanEditOwnMessages}},
 		{"superset", channelSub, groupMember, Permissions{CanCreateMessages, CanEditOwnMessages, CanDeleteOwnMessages}, Permissions{CanAddUsers}},
 		{"disjoint", Permissions{CanEditRoom}, Permissions{CanDeleteRoom, CanRemoveUsers}, Permissions{CanDeleteRoom, CanRemoveUsers}, Permissions{}},
 		{"duplicates collapse", Permissions{CanAddUsers, CanAddUsers}, Permissions{CanEditRoom, CanEditRoom, CanAddUsers}, Permissions{CanEditRoom}, Permissions{CanAddUsers}},
@@ -174,9 +174,9 @@ func TestCheckGrant(t *testing.T) {
 		requested Permissions
 		wantPerm  string // "" = allowed; otherwise the permission the refusal names
 	}{
-		{"creator grants everything", allNine, allNine, ""},
-		{"creator grants nothing (explicit empty list)", allNine, noPerms, ""},
-		{"creator grants nil", allNine, nil, ""},
+		{"creator grants everything", allTen, allTen, ""},
+		{"creator grants nothing (explicit empty list)", allTen, noPerms, ""},
+		{"creator grants nil", allTen, nil, ""},
 		{"group member grants own subset", groupMember, Permissions{CanCreateMessages, CanEditOwnMessages}, ""},
 		{"group member grants exactly own set", groupMember, groupMember, ""},
 		{"channel subscriber invites with can_add_users", channelSub, channelSub, ""},
@@ -188,7 +188,7 @@ func TestCheckGrant(t *testing.T) {
 		{"cannot grant what actor lacks", groupMember, Permissions{CanCreateMessages, CanDeleteMessages}, CanDeleteMessages},
 		{"channel subscriber cannot grant posting", channelSub, Permissions{CanCreateMessages}, CanCreateMessages},
 		{"first missing one is named", groupMember, Permissions{CanEditRoom, CanDeleteRoom}, CanEditRoom},
-		{"unknown permission cannot be granted", allNine, Permissions{"can_fly"}, "can_fly"},
+		{"unknown permission cannot be granted", allTen, Permissions{"can_fly"}, "can_fly"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,9 +205,9 @@ func TestCheckPermissionChange(t *testing.T) {
 		wantPerm      string
 	}{
 		// granted
-		{"creator promotes member to all nine", allNine, groupMember, allNine, ""},
-		{"creator demotes member to nothing", allNine, groupMember, noPerms, ""},
-		{"creator demotes another creator", allNine, allNine, channelSub, ""},
+		{"creator promotes member to all ten", allTen, groupMember, allTen, ""},
+		{"creator demotes member to nothing", allTen, groupMember, noPerms, ""},
+		{"creator demotes another creator", allTen, allTen, channelSub, ""},
 		{"no-op by an equal", groupMember, groupMember, groupMember, ""},
 		{"member adds a permission it holds", groupMember, channelSub, Permissions{CanAddUsers, CanCreateMessages}, ""},
 		{"member removes a permission it holds", groupMember, Permissions{CanAddUsers, CanCreateMessages}, channelSub, ""},
@@ -221,18 +221,18 @@ func TestCheckPermissionChange(t *testing.T) {
 		{"nil actor", nil, nil, nil, CanAddUsers},
 		// refused: adding what actor lacks
 		{"add a permission actor lacks", groupMember, channelSub, Permissions{CanAddUsers, CanEditRoom}, CanEditRoom},
-		{"add an unknown permission", allNine, channelSub, Permissions{CanAddUsers, "can_fly"}, "can_fly"},
+		{"add an unknown permission", allTen, channelSub, Permissions{CanAddUsers, "can_fly"}, "can_fly"},
 		{"subscriber grants posting", channelSub, channelSub, Permissions{CanAddUsers, CanCreateMessages}, CanCreateMessages},
 		// refused: removing what actor lacks
 		{"remove a permission actor lacks", channelSub, Permissions{CanAddUsers, CanCreateMessages}, channelSub, CanCreateMessages},
 		// refused: nobody demotes someone above them
-		{"member demotes creator", groupMember, allNine, groupMember, CanRemoveUsers},
-		{"member strips creator of a shared perm", groupMember, allNine, allNine[1:], CanRemoveUsers},
+		{"member demotes creator", groupMember, allTen, groupMember, CanRemoveUsers},
+		{"member strips creator of a shared perm", groupMember, allTen, allTen[1:], CanRemoveUsers},
 		{"member touches only shared perm of superior", groupMember, Permissions{CanAddUsers, CanEditRoom}, Permissions{CanEditRoom}, CanEditRoom},
 		{"member adds shared perm to superior", groupMember, Permissions{CanEditRoom}, Permissions{CanEditRoom, CanCreateMessages}, CanEditRoom},
-		{"moderator demotes creator", moderator, allNine, moderator, CanDeleteOwnMessages},
+		{"moderator demotes creator", moderator, allTen, moderator, CanDeleteOwnMessages},
 		{"subscriber demotes group member", channelSub, groupMember, channelSub, CanCreateMessages},
-		{"no-op on a superior", groupMember, allNine, allNine, CanRemoveUsers},
+		{"no-op on a superior", groupMember, allTen, allTen, CanRemoveUsers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,8 +249,8 @@ func TestCheckOwnPermissionChange(t *testing.T) {
 	}{
 		{"no change", groupMember, groupMember, ""},
 		{"drop one", groupMember, Permissions{CanAddUsers, CanCreateMessages, CanEditOwnMessages}, ""},
-		{"drop all", allNine, noPerms, ""},
-		{"drop all to nil", allNine, nil, ""},
+		{"drop all", allTen, noPerms, ""},
+		{"drop all to nil", allTen, nil, ""},
 		{"reorder", Permissions{CanAddUsers, CanEditRoom}, Permissions{CanEditRoom, CanAddUsers}, ""},
 		{"nothing to nothing", nil, noPerms, ""},
 		{"add one", groupMember, append(slices.Clone(groupMember), CanEditRoom), CanEditRoom},
@@ -273,9 +273,9 @@ func TestCheckRemoval(t *testing.T) {
 		target   Permissions
 		wantPerm string
 	}{
-		{"creator removes member", allNine, groupMember, ""},
-		{"creator removes another creator", allNine, allNine, ""},
-		{"creator removes subscriber", allNine, channelSub, ""},
+		{"creator removes member", allTen, groupMember, ""},
+		{"creator removes another creator", allTen, allTen, ""},
+		{"creator removes subscriber", allTen, channelSub, ""},
 		{"remover removes member with nothing", remover, noPerms, ""},
 		{"remover removes member with nil", remover, nil, ""},
 		{"remover removes an equal", removerAdder, removerAdder, ""},
@@ -283,9 +283,9 @@ func TestCheckRemoval(t *testing.T) {
 		{"no can_remove_users", groupMember, noPerms, CanRemoveUsers},
 		{"channel subscriber", channelSub, channelSub, CanRemoveUsers},
 		{"nil actor", nil, nil, CanRemoveUsers},
-		{"target above actor", removerAdder, allNine, CanDeleteMessages},
+		{"target above actor", removerAdder, allTen, CanDeleteMessages},
 		{"target holds one thing actor lacks", remover, Permissions{CanAddUsers}, CanAddUsers},
-		{"moderator removes creator", moderator, allNine, CanDeleteOwnMessages},
+		{"moderator removes creator", moderator, allTen, CanDeleteOwnMessages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,7 +313,7 @@ func TestCheckMessageAction(t *testing.T) {
 		{"edit other's with delete perms only", Permissions{CanDeleteMessages, CanDeleteOwnMessages}, EditMessage, false, CanEditMessages},
 		{"group member edits own", groupMember, EditMessage, true, ""},
 		{"group member edits other's", groupMember, EditMessage, false, CanEditMessages},
-		{"creator edits other's", allNine, EditMessage, false, ""},
+		{"creator edits other's", allTen, EditMessage, false, ""},
 		// delete
 		{"delete own with can_delete_own_messages", Permissions{CanDeleteOwnMessages}, DeleteMessage, true, ""},
 		{"delete own with can_delete_messages", Permissions{CanDeleteMessages}, DeleteMessage, true, ""},

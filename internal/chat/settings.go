@@ -31,6 +31,24 @@ const (
 	DefaultEventRetention    = 30 * 24 * time.Hour
 )
 
+// DefaultMediaTypes is the default allow-list of chat attachments: raster
+// images, PDF, plain text, common audio and video, office documents (OOXML,
+// legacy Microsoft Office, OpenDocument, RTF, CSV) and zip archives. HTML,
+// SVG and executables are left out: a member's upload must not run as a page.
+var DefaultMediaTypes = []string{
+	"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic",
+	"application/pdf", "text/plain", "text/csv", "text/rtf",
+	"audio/mpeg", "audio/ogg", "audio/wav", "audio/webm", "audio/aac", "audio/mp4", "audio/x-m4a", "audio/flac", "audio/amr",
+	"video/mp4", "video/webm", "video/ogg", "video/quicktime", "video/3gpp", "video/mpeg",
+	"application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation",
+	"application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+	"application/vnd.oasis.opendocument.presentation",
+	"application/zip",
+}
+
 // RoomDefaults is the permission pair a room type hands out.
 type RoomDefaults struct {
 	// Creator is what the creator of a room of this type holds.
@@ -62,6 +80,12 @@ type Settings struct {
 
 	// MaxMediaSize is the largest chat_media.file in bytes. Default 20 MiB.
 	MaxMediaSize int64
+
+	// MediaTypes is the allow-list of chat_media.file MIME types, as
+	// PocketBase detects them from the content (exact types: no wildcards;
+	// see DefaultMediaTypes). Pictures among them get thumbnails; other files
+	// are downloaded with ?download=1. Default DefaultMediaTypes.
+	MediaTypes []string
 
 	// OrphanMediaTTL is how long uploaded media that no message uses is kept.
 	// Default 24h.
@@ -105,6 +129,11 @@ func (s Settings) WithDefaults() (Settings, error) {
 	}
 	if out.MaxMediaSize == 0 {
 		out.MaxMediaSize = DefaultMaxMediaSize
+	}
+	if len(out.MediaTypes) == 0 {
+		out.MediaTypes = slices.Clone(DefaultMediaTypes)
+	} else {
+		out.MediaTypes = slices.Clone(out.MediaTypes)
 	}
 	if out.OrphanMediaTTL == 0 {
 		out.OrphanMediaTTL = DefaultOrphanMediaTTL

@@ -43,12 +43,14 @@ var specDefaults = map[string]RoomDefaults{
 	},
 	RoomGroup: {
 		Creator: Permissions{"can_add_users", "can_remove_users", "can_create_messages", "can_delete_messages",
-			"can_delete_own_messages", "can_edit_messages", "can_edit_own_messages", "can_edit_room", "can_delete_room"},
+			"can_delete_own_messages", "can_edit_messages", "can_edit_own_messages", "can_edit_room", "can_delete_room",
+			"can_pin_messages"},
 		Member: Permissions{"can_add_users", "can_create_messages", "can_edit_own_messages", "can_delete_own_messages"},
 	},
 	RoomChannel: {
 		Creator: Permissions{"can_add_users", "can_remove_users", "can_create_messages", "can_delete_messages",
-			"can_delete_own_messages", "can_edit_messages", "can_edit_own_messages", "can_edit_room", "can_delete_room"},
+			"can_delete_own_messages", "can_edit_messages", "can_edit_own_messages", "can_edit_room", "can_delete_room",
+			"can_pin_messages"},
 		Member: Permissions{"can_add_users"},
 	},
 }
