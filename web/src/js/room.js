@@ -1065,7 +1065,7 @@ function renderComposer(v) {
     }
     const input = h("textarea.composer-input", {
         rows: "1", placeholder: `Message ${roomTitle(v.room, peerOf(v))}`, "aria-label": "Message",
-        "aria-autocomplete": "list", "aria-controls": `mentions-${v.id}`, "aria-expanded": "false",
+        "aria-autocomplete": "list", "aria-controls": `mentions-${v.id}`,
     });
     const fileInput = h("input", { type: "file", multiple: true, hidden: true, "aria-label": "Attach files" });
     const previews = h("div.previews");
@@ -1143,7 +1143,6 @@ function mentionPicker(v, input, list) {
     const close = () => {
         list.hidden = true;
         items = [];
-        input.setAttribute("aria-expanded", "false");
         input.removeAttribute("aria-activedescendant");
     };
     const render = () => {
@@ -1152,7 +1151,6 @@ function mentionPicker(v, input, list) {
             onmousedown: (e) => { e.preventDefault(); pick(i); },
         }, userAvatar(u, "xs"), h("span", displayName(u)))));
         list.hidden = !items.length;
-        input.setAttribute("aria-expanded", items.length ? "true" : "false");
         if (items.length) input.setAttribute("aria-activedescendant", `mention-${v.id}-${items[active].id}`);
     };
     const pick = (i) => {
