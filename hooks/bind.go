@@ -51,6 +51,9 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	app.OnRecordCreateRequest(migrations.MessageReacts).BindFunc(reactions.createRequest)
 	app.OnRecordDeleteRequest(migrations.MessageReacts).BindFunc(reactions.deleteRequest)
 
+	// Moderation: bans, silence, slow mode, reports (invariants and permissions).
+	bindModeration(app, settings)
+
 	// Event log: every room change with a realtime type, in its transaction.
 	eventLog := newEventLog(app)
 	eventLog.bind(app)

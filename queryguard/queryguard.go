@@ -40,6 +40,9 @@ var containedIn = map[string][]string{
 	chat.CollectionMessages:         {"room"},
 	chat.CollectionMessageReactions: {"message"},
 	chat.CollectionMessageMedia:     {"message", "media"},
+	// Only the room's members holding can_remove_users list its bans.
+	chat.CollectionRoomBans: {"room"},
+	// Not chat_message_reports: a reporter who left still lists their reports.
 }
 
 // Refusal is a filter or sort path the caller may not use.
@@ -220,7 +223,7 @@ func (w walker) path(param, path string) error {
 		if err != nil {
 			return nil
 		}
-		if chat.IsCollection(collection.Name) {
+		if chat.IsGuarded(collection.Name) {
 			return refuse("chat collections cannot be joined with @collection")
 		}
 		start, props = collection, props[2:]
@@ -253,7 +256,7 @@ func (w walker) follow(collection *core.Collection, props []string, sorting bool
 		last := i == len(props)-1
 		if last {
 			if collection.Fields.GetByName(name) == nil {
-				if back := w.backRelation(name); back != nil && chat.IsCollection(back.Name) {
+				if back := w.backRelation(name); back != nil && chat.IsGuarded(back.Name) {
 					return refuse("chat records cannot be reached through a back-relation")
 				}
 			}
@@ -269,7 +272,7 @@ func (w walker) follow(collection *core.Collection, props []string, sorting bool
 			if back == nil {
 				return nil // PocketBase refuses unknown fields itself
 			}
-			if chat.IsCollection(back.Name) {
+			if chat.IsGuarded(back.Name) {
 				return refuse("chat records cannot be reached through a back-relation")
 			}
 			collection = back
@@ -291,7 +294,7 @@ func (w walker) follow(collection *core.Collection, props []string, sorting bool
 		if !relation.IsMultiple() && i == len(props)-2 && props[i+1] == core.FieldNameId {
 			return nil
 		}
-		if chat.IsCollection(target.Name) && !slices.Contains(containedIn[collection.Name], relation.Name) {
+		if chat.IsGuarded(target.Name) && !slices.Contains(containedIn[collection.Name], relation.Name) {
 			return refuse(fmt.Sprintf("%s can be reached only from the chat records it contains", target.Name))
 		}
 		collection = target

@@ -26,3 +26,19 @@ func IsCollection(name string) bool {
 	}
 	return false
 }
+
+// The moderation collections. They are not in Collections: their changes
+// are no room events (nothing in the event log, sync or pbchat's realtime
+// hub); PocketBase's own realtime serves them under their API rules. The
+// query guard treats them as chat collections all the same (IsGuarded).
+const (
+	CollectionRoomBans       = "chat_room_bans"
+	CollectionMessageReports = "chat_message_reports"
+)
+
+// IsGuarded reports whether filters and sorts must not reach name's rows
+// other than as the query guard allows: the chat collections and the
+// moderation collections.
+func IsGuarded(name string) bool {
+	return IsCollection(name) || name == CollectionRoomBans || name == CollectionMessageReports
+}
