@@ -204,6 +204,7 @@ func TestOverviewQueriesAreFewAndIndexed(t *testing.T) {
 				room := f.createRoom(t, f.alice, "group")
 				f.addMember(t, f.alice, room, f.bob)
 				f.post(t, f.alice, room, "hi")
+				f.postWith(f.alice, room, "@bob", map[string]any{"mentions": []string{f.bob.ID()}})
 			}
 		}
 		for _, path := range []string{"/api/chat/rooms", "/api/chat/unread"} {
@@ -245,11 +246,17 @@ func assertIndexed(t *testing.T, env *chattest.Env, query string) {
 	}) {
 		t.Errorf("unread count is not a range scan of (room, created): %v", plan)
 	}
-	// chat_messages appears as itself or under the aliases x, y and lm.
+	// The mention count reads only the caller's mentions after the mark.
+	if strings.Contains(query, "_pbchat_mentions") && !slices.ContainsFunc(plan, func(step planStep) bool {
+		return strings.Contains(step.Detail, "_pbchat_mentions_user_room_created (user=? AND room=? AND created>?)")
+	}) {
+		t.Errorf("mention count is not a range scan of (user, room, created): %v", plan)
+	}
+	// chat_messages appears as itself or under the aliases x, y and lm; the mentions table as n.
 	for _, step := range plan {
 		fields := strings.Fields(step.Detail)
 		if len(fields) >= 2 && fields[0] == "SCAN" && !strings.Contains(step.Detail, "USING") &&
-			slices.Contains([]string{"chat_messages", "x", "y", "lm"}, fields[1]) {
+			slices.Contains([]string{"chat_messages", "x", "y", "lm", "n"}, fields[1]) {
 			t.Errorf("full scan of chat_messages %q in\n%s", step.Detail, query)
 		}
 	}

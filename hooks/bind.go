@@ -30,6 +30,14 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	app.OnRecordUpdate(migrations.RoomUsers).BindFunc(members.update)
 	app.OnRecordCreate(migrations.Messages).BindFunc(messages.create)
 	app.OnRecordUpdate(migrations.Messages).BindFunc(messages.update)
+	// Replies, threads, mentions: after messages.create, in its transaction.
+	threads, mentions := threads{settings}, mentions{}
+	app.OnRecordCreate(migrations.Messages).BindFunc(threads.create)
+	app.OnRecordCreate(migrations.Messages).BindFunc(mentions.create)
+	app.OnRecordUpdate(migrations.Messages).BindFunc(threads.update)
+	app.OnRecordUpdate(migrations.Messages).BindFunc(mentions.update)
+	app.OnRecordDelete(migrations.Messages).BindFunc(threads.delete)
+	app.OnRecordDelete(migrations.Messages).BindFunc(mentions.delete)
 	app.OnRecordUpdate(migrations.Media).BindFunc(media.update)
 	app.OnRecordCreate(migrations.MessageMedia).BindFunc(linkSave)
 	app.OnRecordUpdate(migrations.MessageMedia).BindFunc(linkSave)
@@ -77,6 +85,7 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 		chatRoutes.POST("/private", private.getOrCreate)
 		chatRoutes.GET("/rooms", overview.rooms)
 		chatRoutes.GET("/unread", overview.unread)
+		chatRoutes.GET("/threads", threads.list)
 		chatRoutes.POST("/rooms/{id}/read", overview.read)
 		chatRoutes.POST("/rooms/{id}/typing", overview.typing(publish))
 		chatRoutes.GET("/sync", syncer{settings}.sync)

@@ -46,7 +46,9 @@ type overviewItem struct {
 	Room        *core.Record `json:"room"`
 	Membership  *core.Record `json:"membership"`
 	UnreadCount int          `json:"unread_count"`
-	LastMessage *lastMessage `json:"last_message"`
+	// UnreadMentions counts the unread messages that mention the caller.
+	UnreadMentions int          `json:"unread_mentions"`
+	LastMessage    *lastMessage `json:"last_message"`
 }
 
 // rooms serves GET /api/chat/rooms: the caller's rooms, newest activity first.
@@ -79,6 +81,7 @@ func (h overview) rooms(e *core.RequestEvent) error {
 		Membership string         `db:"membership"`
 		Room       string         `db:"room"`
 		Unread     int            `db:"unread"`
+		Mentions   int            `db:"mentions"`
 		LastID     sql.NullString `db:"lm_id"`
 		LastUser   sql.NullString `db:"lm_user"`
 		LastText   sql.NullString `db:"lm_text"`
@@ -88,7 +91,7 @@ func (h overview) rooms(e *core.RequestEvent) error {
 	// seek per room); unread counts and last messages are then read for the
 	// page's rooms only, not for every room of the caller.
 	err = e.App.DB().NewQuery(`
-		SELECT m.id AS membership, m.room AS room, ` + unreadExpr + ` AS unread,
+		SELECT m.id AS membership, m.room AS room, ` + unreadExpr + ` AS unread, ` + mentionsExpr + ` AS mentions,
 		       lm.id AS lm_id, lm.user AS lm_user, lm.text AS lm_text, lm.created AS lm_created
 		FROM (
 			SELECT m.*, max(coalesce((SELECT max(y.created) FROM chat_messages y WHERE y.room = m.room), ''), m.created) AS activity
@@ -122,7 +125,7 @@ func (h overview) rooms(e *core.RequestEvent) error {
 
 	items := make([]overviewItem, 0, len(rows))
 	for _, row := range rows {
-		item := overviewItem{Room: rooms[row.Room], Membership: memberships[row.Membership], UnreadCount: row.Unread}
+		item := overviewItem{Room: rooms[row.Room], Membership: memberships[row.Membership], UnreadCount: row.Unread, UnreadMentions: row.Mentions}
 		if row.LastID.Valid {
 			item.LastMessage = &lastMessage{ID: row.LastID.String, User: row.LastUser.String, Text: row.LastText.String, Created: row.LastAt.String}
 		}
@@ -132,28 +135,34 @@ func (h overview) rooms(e *core.RequestEvent) error {
 	return e.JSON(http.StatusOK, response)
 }
 
-// unread serves GET /api/chat/unread: per room, and a total without muted rooms.
+// unread serves GET /api/chat/unread: per room, and a total without muted
+// rooms; mentions per room and in total, muted rooms included.
 func (h overview) unread(e *core.RequestEvent) error {
 	var rows []struct {
-		Room   string `db:"room"`
-		Muted  bool   `db:"muted"`
-		Unread int    `db:"unread"`
+		Room     string `db:"room"`
+		Muted    bool   `db:"muted"`
+		Unread   int    `db:"unread"`
+		Mentions int    `db:"mentions"`
 	}
 	userID := authUserID(e, h.settings)
-	err := e.App.DB().NewQuery(`SELECT m.room AS room, m.muted AS muted, ` + unreadExpr + ` AS unread
+	err := e.App.DB().NewQuery(`SELECT m.room AS room, m.muted AS muted, ` + unreadExpr + ` AS unread, ` + mentionsExpr + ` AS mentions
 		FROM chat_room_users m WHERE m.user = {:user}`).
 		Bind(dbx.Params{"user": userID}).All(&rows)
 	if err != nil {
 		return serverError(fmt.Errorf("unread counts of %s: %w", userID, err))
 	}
 	total, perRoom := 0, make(map[string]int, len(rows))
+	mentionTotal, mentionRooms := 0, make(map[string]int, len(rows))
 	for _, row := range rows {
 		perRoom[row.Room] = row.Unread
+		mentionRooms[row.Room] = row.Mentions
+		mentionTotal += row.Mentions
 		if !row.Muted {
 			total += row.Unread
 		}
 	}
-	return e.JSON(http.StatusOK, map[string]any{"total": total, "rooms": perRoom})
+	return e.JSON(http.StatusOK, map[string]any{"total": total, "rooms": perRoom,
+		"mentions": map[string]any{"total": mentionTotal, "rooms": mentionRooms}})
 }
 
 // read serves POST /api/chat/rooms/{id}/read: the caller has seen everything until now.

@@ -37,6 +37,7 @@ func List(settings chat.Settings) core.MigrationsList {
 	list.Register(createSearchIndex, dropSearchIndex, searchMigration)
 	list.Register(func(app core.App) error { return createNotifications(app, settings) }, dropNotifications, notificationsMigration)
 	list.Register(createPresence, dropPresence, presenceMigration)
+	list.Register(func(app core.App) error { return addThreads(app, settings.UsersCollection) }, dropThreads, threadsMigration)
 	list.Register(func(app core.App) error { return createModeration(app, settings) }, dropModeration, moderationMigration)
 	list.Add(&core.Migration{
 		File: "1764000001_pbchat_settings_sync.go",
