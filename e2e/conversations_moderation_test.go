@@ -357,3 +357,42 @@ func TestModerationReports(t *testing.T) {
 	// A moderator dismisses it.
 	w.expect(w.Do(mod, http.MethodDelete, modReports+"/"+report, nil), http.StatusNoContent, "dismiss")
 }
+
+// Realtime: a ban is the banned user's member.left in the room; the ban
+// itself is no room event, and reaches (through PocketBase's stock
+// subscription, under the API rules) the room's moderators only.
+func TestModerationRealtime(t *testing.T) {
+	w := newModWorld(t)
+	const wait = 5 * time.Second
+	eveMembership := w.membership(w.group, w.eve).Id
+	bob, alice := w.Connect(w.bob), w.Connect(w.alice)
+	defer bob.Close()
+	defer alice.Close()
+	for _, c := range []*chattest.SSE{bob, alice} {
+		if res := c.Subscribe(chat.RoomTopicPrefix+w.group, "chat_room_bans/*"); res.Status != http.StatusNoContent {
+			t.Fatalf("subscribe: %d %s", res.Status, res)
+		}
+	}
+	res := w.ban(w.carol, w.eve, w.group, time.Time{})
+	w.expect(res, http.StatusOK, "ban")
+	left := bob.Expect(t, chat.RoomTopicPrefix+w.group, func(ev chattest.Event) bool { return ev.Type() == chat.EventMemberLeft }, wait)
+	if left.RecordID() != eveMembership {
+		t.Fatalf("member.left record = %v, want eve's membership", left.Data)
+	}
+	alice.Expect(t, "chat_room_bans/*", func(ev chattest.Event) bool { return ev.RecordID() == res.Str("id") }, wait)
+	// bob (no can_remove_users) gets nothing of the ban: a message after it
+	// is the next thing he sees.
+	msg := w.post(w.alice, w.group, "after the ban")
+	for {
+		ev, ok := bob.Next(wait)
+		if !ok {
+			t.Fatal("no event for the message")
+		}
+		if ev.Name == "chat_room_bans/*" {
+			t.Fatalf("bob got the ban: %v", ev.Data)
+		}
+		if ev.RecordID() == msg {
+			break
+		}
+	}
+}
