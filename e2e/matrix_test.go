@@ -144,6 +144,7 @@ type want struct {
 	status int
 	perm   string  // 403: the permission the message and data.permission name
 	field  string  // 400/403: a key data must hold ("" with 400: any body)
+	text   string  // the body must mention it (403 banned/silenced, 429)
 	list   listing // 200 of a list: whether the cell's record is among the items
 	skip   string  // the cell cannot exist: why
 }
@@ -162,6 +163,8 @@ func (w want) String() string {
 		return fmt.Sprintf("403 naming %s", w.perm)
 	case w.field != "":
 		return fmt.Sprintf("%d on field %s", w.status, w.field)
+	case w.text != "":
+		return fmt.Sprintf("%d naming %s", w.status, w.text)
 	}
 	return fmt.Sprint(w.status)
 }
@@ -214,9 +217,12 @@ type row struct {
 	denied []string
 	// target is what the member the action is aimed at holds (default none).
 	target []string
-	do     func(*fixture) *chattest.Response
-	check  func(*fixture, want, *chattest.Response) // success effect
-	want   map[string]cells
+	// setup, if any, runs after the fixture is built and before the
+	// snapshot: state the action needs (a ban, a pin, slow mode).
+	setup func(*fixture)
+	do    func(*fixture) *chattest.Response
+	check func(*fixture, want, *chattest.Response) // success effect
+	want  map[string]cells
 }
 
 // ---------------------------------------------------------------------------
@@ -766,6 +772,9 @@ func TestMatrix(t *testing.T) {
 
 func runCell(t *testing.T, env *chattest.Env, c *cast, k kind, r row, who actor, w want, tag string) {
 	f := build(t, env, c, k, r, who, tag)
+	if r.setup != nil {
+		r.setup(f)
+	}
 	before := f.snapshot()
 	res := r.do(f)
 	if res.Status != w.status {
@@ -804,6 +813,9 @@ func assertBody(t *testing.T, w want, res *chattest.Response) {
 			t.Errorf("%d body has no field error on %q: %s", res.Status, w.field, res.String())
 		}
 	}
+	if w.text != "" && !strings.Contains(strings.ToLower(res.String()), w.text) {
+		t.Errorf("%d body does not name %q: %s", res.Status, w.text, res.String())
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -836,6 +848,8 @@ type fixture struct {
 	ownMedia                           *core.Record
 
 	uploaded string // the media id an attach row posted
+
+	banID, reportID string // a row's setup: the ban, the report
 }
 
 func build(t *testing.T, env *chattest.Env, c *cast, k kind, r row, who actor, tag string) *fixture {
@@ -1019,8 +1033,8 @@ func (f *fixture) snapshot() string {
 	app := f.env.App
 	var lines []string
 	if room, err := app.FindRecordById("chat_rooms", f.room); err == nil {
-		lines = append(lines, fmt.Sprintf("room %s name=%q type=%s public=%v", room.Id,
-			room.GetString("name"), room.GetString("type"), room.GetBool("is_public")))
+		lines = append(lines, fmt.Sprintf("room %s name=%q type=%s public=%v slow=%d", room.Id,
+			room.GetString("name"), room.GetString("type"), room.GetBool("is_public"), room.GetInt("slow_mode_seconds")))
 	}
 	find := func(collection, filter string) []*core.Record {
 		records, err := app.FindRecordsByFilter(collection, filter, "", 0, 0, dbx.Params{"room": f.room})
@@ -1032,12 +1046,27 @@ func (f *fixture) snapshot() string {
 	for _, m := range find("chat_room_users", "room = {:room}") {
 		p := m.GetStringSlice("permissions")
 		sort.Strings(p)
-		lines = append(lines, fmt.Sprintf("member %s user=%s perms=%v muted=%v seen=%q", m.Id,
-			m.GetString("user"), p, m.GetBool("muted"), m.GetString("last_seen_at")))
+		lines = append(lines, fmt.Sprintf("member %s user=%s perms=%v muted=%v seen=%q silenced=%q", m.Id,
+			m.GetString("user"), p, m.GetBool("muted"), m.GetString("last_seen_at"), m.GetString("silenced_until")))
 	}
 	for _, m := range find("chat_messages", "room = {:room}") {
-		lines = append(lines, fmt.Sprintf("message %s user=%s text=%q edited=%q", m.Id,
-			m.GetString("user"), m.GetString("text"), m.GetString("edited_at")))
+		lines = append(lines, fmt.Sprintf("message %s user=%s text=%q edited=%q reply=%s thread=%s/%d mentions=%v pinned=%q by=%s system=%s", m.Id,
+			m.GetString("user"), m.GetString("text"), m.GetString("edited_at"), m.GetString("reply_to"),
+			m.GetString("thread"), m.GetInt("thread_count"), m.GetStringSlice("mentions"),
+			m.GetString("pinned_at"), m.GetString("pinned_by"), m.GetString("system")))
+	}
+	// The moderation collections, once they exist.
+	if f.hasCollection("chat_room_bans") {
+		for _, b := range find("chat_room_bans", "room = {:room}") {
+			lines = append(lines, fmt.Sprintf("ban %s user=%s until=%q by=%s", b.Id,
+				b.GetString("user"), b.GetString("until"), b.GetString("created_by")))
+		}
+	}
+	if f.hasCollection("chat_message_reports") {
+		for _, r := range find("chat_message_reports", "message.room = {:room}") {
+			lines = append(lines, fmt.Sprintf("report %s message=%s reporter=%s reason=%q", r.Id,
+				r.GetString("message"), r.GetString("reporter"), r.GetString("reason")))
+		}
 	}
 	for _, l := range find("chat_message_media", "message.room = {:room}") {
 		lines = append(lines, fmt.Sprintf("link %s message=%s media=%s seq=%d", l.Id,
@@ -1049,6 +1078,11 @@ func (f *fixture) snapshot() string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
+}
+
+func (f *fixture) hasCollection(name string) bool {
+	_, err := f.env.App.FindCachedCollectionByNameOrId(name)
+	return err == nil
 }
 
 func (f *fixture) exists(collection, id string) bool {
@@ -1565,7 +1599,7 @@ func TestMatrixTable(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range allNine {
+	for _, p := range allPermissions() {
 		var grants, refuses bool
 		for _, r := range matrix {
 			for _, cs := range r.want {
