@@ -332,14 +332,15 @@ async function onMember(v, record, left) {
             location.hash = "#/";
             return;
         }
-        const before = [...(v.membership?.permissions ?? [])].sort().join() + (v.membership?.silenced_until ?? "");
+        const before = [...(v.membership?.permissions ?? [])].sort().join();
+        const composerBefore = composerState(v.membership);
         v.membership = record;
         updateMembership(record);
-        // Reading the room updates last_seen_at too: redraw only when the permissions
-        // changed (the composer keeps what is being typed otherwise).
-        if ([...(record.permissions ?? [])].sort().join() + (record.silenced_until ?? "") !== before) {
+        // Reading the room updates last_seen_at too: redraw only what changed
+        // (the composer keeps what is being typed and its pickers otherwise).
+        if (composerState(record) !== composerBefore) renderComposer(v);
+        if ([...(record.permissions ?? [])].sort().join() !== before) {
             v.nodes.clear(); // which actions each message offers may have changed
-            renderComposer(v);
             paint(v);
         }
     }
@@ -650,8 +651,8 @@ function messageNode(v, m, inThread = false) {
         h("div.msg-main",
             h("div.msg-meta",
                 h("span.msg-author", mine ? "You" : displayName(author)),
-                h("time", { datetime: created.toISOString(), title: created.toLocaleString() }, clockTime(created)),
-                m.pinned_at ? h("span.pinned-tag", { title: `Pinned ${parseDate(m.pinned_at).toLocaleString()}` }, icon("pin"), "Pinned") : null),
+                h("time", { datetime: created.toISOString(), title: created.toLocaleString() }, clockTime(created))),
+            m.pinned_at ? h("span.pinned-tag", { title: `Pinned ${parseDate(m.pinned_at).toLocaleString()}` }, icon("pin"), "Pinned") : null,
             quote(v, m),
             h("div.msg-row",
                 v.editing?.id === m.id ? editorBubble(v, m) : h(`div.bubble${!m.text ? ".pictures-only" : ""}`,
@@ -1044,6 +1045,12 @@ async function deleteMessage(v, m, confirmed = false) {
 }
 
 // ---- composer -----------------------------------------------------------------
+
+/** What the composer depends on: may post, and silenced until when. */
+function composerState(m) {
+    const until = parseDate(m?.silenced_until || "");
+    return `${canPost(m)}|${until && until > new Date() ? m.silenced_until : ""}`;
+}
 
 function renderComposer(v) {
     const slot = v.els.composer;
