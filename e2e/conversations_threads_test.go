@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/dbx"
+	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbchat/pbchat/internal/chattest"
 )
@@ -376,5 +379,79 @@ func TestConversationsThreadsRoute(t *testing.T) {
 		if !strings.Contains(joined, index) {
 			t.Errorf("the threads query does not use %s: %v", index, plan)
 		}
+	}
+}
+
+// The invariants hold for the dashboard (a superuser, whom the request hooks
+// let through) and for Go code.
+func TestConversationsThreadsInvariants(t *testing.T) {
+	f := newRealtimeFixture(t)
+	admin := f.env.Superuser()
+	root := f.post(t, f.alice, f.group, "root")
+	reply := f.postWith(f.alice, f.group, "reply", map[string]any{"thread": root}).Str("id")
+	elsewhere := f.post(t, f.carol, f.carolsRoom, "carol's")
+
+	cases := []struct {
+		name, field string
+		fields      map[string]any
+	}{
+		{"reply to a message of another room", "reply_to", map[string]any{"reply_to": elsewhere}},
+		{"thread root in another room", "thread", map[string]any{"thread": elsewhere}},
+		{"thread under a thread reply", "thread", map[string]any{"thread": reply}},
+		{"mention of a non-member", "mentions", map[string]any{"mentions": []string{f.carol.ID()}}},
+	}
+	messages, err := f.env.App.FindCollectionByNameOrId("chat_messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		body := map[string]any{"room": f.group, "user": f.alice.ID(), "text": c.name}
+		for k, v := range c.fields {
+			body[k] = v
+		}
+		expectField(t, f.env.Do(admin, http.MethodPost, "/api/collections/chat_messages/records", body), c.field, c.name+" (dashboard)")
+
+		record := core.NewRecord(messages)
+		for k, v := range body {
+			record.Set(k, v)
+		}
+		err := f.env.App.Save(record)
+		var invalid validation.Errors
+		if !errors.As(err, &invalid) || invalid[c.field] == nil {
+			t.Errorf("%s (Go): want a validation error naming %s, got %v", c.name, c.field, err)
+		}
+	}
+
+	// Go writes count replies and keep the server's fields.
+	record := core.NewRecord(messages)
+	record.Set("room", f.group)
+	record.Set("user", f.bob.ID())
+	record.Set("text", "from Go")
+	record.Set("thread", root)
+	record.Set("thread_count", 9)
+	if err := f.env.App.Save(record); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := f.env.App.FindRecordById("chat_messages", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.GetInt("thread_count") != 2 || saved.GetString("thread_last_reply_at") != record.GetString("created") || record.GetInt("thread_count") != 0 {
+		t.Fatalf("root after a Go reply: count %d, last %q (reply created %q, its count %d)",
+			saved.GetInt("thread_count"), saved.GetString("thread_last_reply_at"), record.GetString("created"), record.GetInt("thread_count"))
+	}
+	saved.Set("thread_count", 40)
+	if err := f.env.App.Save(saved); err != nil || saved.GetInt("thread_count") != 2 {
+		t.Fatalf("a Go write of thread_count: %v, count %d", err, saved.GetInt("thread_count"))
+	}
+
+	// A room with threads, replies and mentions goes in one delete.
+	f.postWith(f.alice, f.group, "@bob", map[string]any{"thread": root, "reply_to": reply, "mentions": []string{f.bob.ID()}})
+	if res := f.env.Do(f.alice, http.MethodDelete, "/api/collections/chat_rooms/records/"+f.group, nil); res.Status != http.StatusNoContent {
+		t.Fatalf("delete room: %d %s", res.Status, res)
+	}
+	var left int
+	if err := f.env.App.DB().NewQuery("SELECT count(*) FROM _pbchat_mentions WHERE room = {:room}").Bind(dbx.Params{"room": f.group}).Row(&left); err != nil || left != 0 {
+		t.Fatalf("mention rows of a deleted room: %d %v", left, err)
 	}
 }
