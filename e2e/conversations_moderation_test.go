@@ -308,6 +308,12 @@ func TestModerationSlowMode(t *testing.T) {
 		}
 	})
 
+	// Once the window has passed, the member posts again.
+	w.expect(slow(w.alice, 1), http.StatusOK, "slow mode of a second")
+	time.Sleep(1100 * time.Millisecond)
+	if status, _ := modPost(t, w, w.eve, w.group, "later"); status != http.StatusOK {
+		t.Fatalf("post after the window: %d", status)
+	}
 	w.expect(slow(w.alice, 0), http.StatusOK, "slow mode off")
 	if status, _ := modPost(t, w, w.eve, w.group, "three"); status != http.StatusOK {
 		t.Fatalf("post with slow mode off: %d", status)

@@ -78,20 +78,23 @@ func (m moderation) checkPostLimits(tx core.App, message *core.Record, now time.
 		ownPosts = " AND system = ''"
 	}
 	// One query: the membership, the room's slow mode and, only in slow
-	// mode, the author's last post (the (room, created, id, user) index,
-	// newest first).
+	// mode, the author's last post within the slow mode's window (the
+	// (room, created, id, user) index, newest first: it walks the room's
+	// last N seconds only, however long ago the author last posted).
 	var limits postLimits
 	err := tx.DB().NewQuery(`
 		SELECT m.silenced_until AS silenced_until, m.permissions AS permissions,
 			COALESCE(r.slow_mode_seconds, 0) AS slow_mode_seconds,
 			CASE WHEN r.slow_mode_seconds > 0 THEN (
 				SELECT created FROM ` + migrations.Messages + `
-				WHERE room = m.room AND user = m.user` + ownPosts + `
+				WHERE room = m.room
+					AND created > strftime('%Y-%m-%d %H:%M:%fZ', {:now}, '-' || r.slow_mode_seconds || ' seconds')
+					AND user = m.user` + ownPosts + `
 				ORDER BY created DESC LIMIT 1
 			) END AS last_post
 		FROM ` + migrations.RoomUsers + ` m JOIN ` + migrations.Rooms + ` r ON r.id = m.room
 		WHERE m.room = {:room} AND m.user = {:user} LIMIT 1`).
-		Bind(dbx.Params{"room": roomID, "user": userID}).
+		Bind(dbx.Params{"room": roomID, "user": userID, "now": now.UTC().Format(types.DefaultDateLayout)}).
 		One(&limits)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // not a member: the request hooks have answered that
