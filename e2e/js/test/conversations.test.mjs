@@ -213,6 +213,7 @@ describe(`conversations through the PocketBase JS SDK (${topology})`, () => {
         // Slow mode (can_edit_room): one post per 60 s for members without can_delete_messages.
         await alice.collection("chat_rooms").update(hall.id, { slow_mode_seconds: 60 });
         await dave.collection("chat_messages").create({ room: hall.id, text: "first" });
+        // (a second post within the minute: 429 with Retry-After in seconds)
         await rejectsWith(dave.collection("chat_messages").create({ room: hall.id, text: "second" }), 429);
 
         // The 429 carries Retry-After (seconds).
