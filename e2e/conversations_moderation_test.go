@@ -213,6 +213,12 @@ func TestModerationSilence(t *testing.T) {
 	if res := silence(w.dave, eveMembership, at(time.Hour)); res.Status != http.StatusNotFound {
 		t.Fatalf("outsider silences: %d, want 404", res.Status)
 	}
+	// Adding a member already silenced is a silence too.
+	frank := w.NewUser("frank")
+	rigExpectForbidden(t, w.Do(w.bob, http.MethodPost, rigMembers, map[string]any{"room": w.group, "user": frank.ID(), "silenced_until": at(time.Hour)}), chat.CanRemoveUsers)
+	w.expect(w.Do(w.carol, http.MethodPost, rigMembers, map[string]any{"room": w.group, "user": frank.ID(), "silenced_until": at(time.Hour)}), http.StatusOK, "carol adds frank silenced")
+	rigExpectForbidden(t, w.Do(frank, http.MethodPost, rigMessages, map[string]any{"room": w.group, "text": "hi"}), chat.Silenced)
+
 	w.expect(silence(w.carol, eveMembership, at(time.Hour)), http.StatusOK, "carol silences eve")
 
 	rigExpectForbidden(t, w.Do(w.eve, http.MethodPost, rigMessages, map[string]any{"room": w.group, "text": "hi"}), chat.Silenced)

@@ -38,6 +38,7 @@ func bindModeration(app core.App, settings chat.Settings) {
 
 	// Permissions: who asks.
 	app.OnRecordCreateRequest(migrations.RoomBans).BindFunc(m.banCreateRequest)
+	app.OnRecordCreateRequest(migrations.RoomUsers).BindFunc(m.memberCreateRequest)
 	app.OnRecordUpdateRequest(migrations.RoomUsers).BindFunc(m.memberUpdateRequest)
 	app.OnRecordCreateRequest(migrations.Messages).BindFunc(m.messageCreateRequest)
 	app.OnRecordCreateRequest(migrations.MessageReports).BindFunc(m.reportCreateRequest)
@@ -161,6 +162,25 @@ func findBan(app core.App, roomID, userID string) (*core.Record, error) {
 		return nil, nil
 	}
 	return bans[0], nil
+}
+
+// memberCreateRequest: a member added already silenced is a silence, by a
+// member holding can_remove_users (members.createRequest has checked the
+// rest and set the permissions granted).
+func (m moderation) memberCreateRequest(e *core.RecordRequestEvent) error {
+	if isSuperuser(e.RequestEvent) || e.Record.GetDateTime("silenced_until").IsZero() {
+		return e.Next()
+	}
+	actorID := authUserID(e.RequestEvent, m.settings)
+	actor, err := findMembership(e.App, e.Record.GetString("room"), actorID)
+	if err != nil {
+		return err
+	}
+	granted := chat.Permissions(e.Record.GetStringSlice("permissions"))
+	if err := chat.CheckSilence(permissionsOf(actor), granted, e.Record.GetString("user") == actorID); err != nil {
+		return forbidden(e.RequestEvent, err)
+	}
+	return e.Next()
 }
 
 // memberUpdateRequest: silencing (or unsilencing) a member needs
