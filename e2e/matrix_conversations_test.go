@@ -49,7 +49,8 @@ var (
 	noAuth   = want{status: 401}
 	notAUser = want{status: 403}
 
-	suNoReport = na("reporter is the caller (a USERS record): a superuser reports nothing")
+	suNoReport   = na("reporter is the caller (a USERS record): a superuser reports nothing")
+	anonNoReport = na("anonymous reports nothing")
 )
 
 // postCells are "post message"'s outcomes: what every write of a new message
@@ -311,6 +312,20 @@ var conversationRows = []struct {
 		},
 	}},
 
+	{"reports", row{
+		action: "list my own report", note: "the actor reported the target's message (the outsider while a member): a reporter always sees their report",
+		granted: nil, denied: none,
+		setup: (*fixture).actorReports,
+		do:    (*fixture).listReports, check: checkListed(func(f *fixture) string { return f.reportID }),
+		want: map[string]cells{
+			pm:     {anonNoReport, seen, seen, noGate, seen, seen, suNoReport},
+			grp:    {anonNoReport, seen, seen, noGate, seen, seen, suNoReport},
+			chn:    {anonNoReport, seen, seen, noGate, seen, seen, suNoReport},
+			pubGrp: {anonNoReport, seen, seen, noGate, seen, seen, suNoReport},
+			pubChn: {anonNoReport, seen, seen, noGate, seen, seen, suNoReport},
+		},
+	}},
+
 	// --- Read receipts ---------------------------------------------------------------
 	{"receipts", row{
 		action: "read receipts", note: "GET /api/chat/rooms/{id}/receipts: members only; the /api/chat routes serve USERS",
@@ -418,6 +433,19 @@ func (f *fixture) targetReports() {
 	r := core.NewRecord(f.collection("chat_message_reports"))
 	r.Set("message", msg)
 	r.Set("reporter", f.target.ID())
+	r.Set("reason", "set up by the matrix")
+	f.save(r)
+	f.reportID = r.Id
+}
+
+// actorReports: the actor reported the target's message.
+func (f *fixture) actorReports() {
+	if f.actor == nil || f.who == superuser {
+		return
+	}
+	r := core.NewRecord(f.collection("chat_message_reports"))
+	r.Set("message", f.otherMsg)
+	r.Set("reporter", f.actor.ID())
 	r.Set("reason", "set up by the matrix")
 	f.save(r)
 	f.reportID = r.Id
