@@ -62,6 +62,15 @@ func TestConversationsReplies(t *testing.T) {
 		t.Fatalf("reply fields: %v", body)
 	}
 
+	// The parent comes with expand; replies and mentions filter as plain fields.
+	if res := f.env.Do(f.alice, http.MethodGet, "/api/collections/chat_messages/records/"+reply+"?expand=reply_to", nil); res.Status != http.StatusOK ||
+		res.JSON()["expand"].(map[string]any)["reply_to"].(map[string]any)["text"] != "parent" {
+		t.Fatalf("expand reply_to: %d %s", res.Status, res)
+	}
+	if items := f.env.Do(f.alice, http.MethodGet, "/api/collections/chat_messages/records?filter="+urlFilter("reply_to = '%s'", parent), nil).Items(); len(items) != 1 || items[0]["id"] != reply {
+		t.Fatalf("filter reply_to: %v", items)
+	}
+
 	// A parent in another room, or none, is refused naming reply_to.
 	elsewhere := f.post(t, f.carol, f.carolsRoom, "carol's")
 	expectField(t, f.postWith(f.alice, f.group, "x", map[string]any{"reply_to": elsewhere}), "reply_to", "parent in another room")
@@ -114,6 +123,10 @@ func TestConversationsThreads(t *testing.T) {
 
 		time.Sleep(2 * time.Millisecond)
 		second := f.postWith(f.alice, f.group, "another", map[string]any{"thread": root}).Str("id")
+		replies := f.env.Do(f.bob, http.MethodGet, "/api/collections/chat_messages/records?sort=created&filter="+urlFilter("thread = '%s'", root), nil).Items()
+		if len(replies) != 2 || replies[0]["id"] != first || replies[1]["id"] != second {
+			t.Fatalf("the thread's replies: %v", replies)
+		}
 		got := f.message(t, root)
 		if got["thread_count"] != 2.0 || got["thread_last_reply_at"] == firstAt || got["thread"] != "" {
 			t.Fatalf("root after two replies: %v", got)
