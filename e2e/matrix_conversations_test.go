@@ -3,13 +3,10 @@ package e2e
 // The permission matrix's rows for SPEC "Version 2 → Conversations": replies,
 // threads, mentions, pins, bans, silence, slow mode, reports and read
 // receipts, written out by hand from the contract like the rest of the table
-// (e2e/matrix_test.go). They join `matrix` in init, feature by feature:
-// conversationFeatures names the features the server has; a feature's rows
-// are left out of the matrix until it is listed there.
+// (e2e/matrix_test.go), which they join in init.
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -17,29 +14,6 @@ import (
 
 	"github.com/pbchat/pbchat/internal/chattest"
 )
-
-// conversationFeatures are the features whose rows run.
-var conversationFeatures = map[string]bool{
-	"replies":  true,
-	"threads":  true,
-	"mentions": true,
-	"pins":     true,
-	"bans":     true,
-	"silence":  true,
-	"slowmode": true,
-	"reports":  true,
-	"receipts": true,
-}
-
-const pinMsgs = "can_pin_messages"
-
-// allPermissions is every permission the matrix must see granted and refused.
-func allPermissions() []string {
-	if conversationFeatures["pins"] {
-		return append(slices.Clone(allNine), pinMsgs)
-	}
-	return allNine
-}
 
 var (
 	tooMany    = want{status: 429, text: "slow"}
@@ -100,85 +74,82 @@ func moderateCells(s want, perm string, anon, outsiderInPublic want) map[string]
 	}
 }
 
-var conversationRows = []struct {
-	feature string
-	row
-}{
+var conversationRows = []row{
 	// --- Replies, threads, mentions ----------------------------------------
-	{"replies", row{
+	{
 		action: "reply", note: "reply_to = the target's message; reply_to_id keeps its id",
 		granted: perms(createMsgs), denied: allBut(createMsgs),
 		do:    post(func(f *fixture) map[string]any { return map[string]any{"reply_to": f.otherMsg} }),
 		check: (*fixture).checkReplied,
 		want:  postCells,
-	}},
-	{"replies", row{
+	},
+	{
 		action: "reply to a message of another room", note: "an invariant: 400 on reply_to for everyone allowed to post",
 		granted: perms(createMsgs), denied: allBut(createMsgs),
 		do:    post(func(f *fixture) map[string]any { return map[string]any{"reply_to": f.foreignMessage()} }),
 		check: (*fixture).checkNeverSucceeds,
 		want:  refusedPostCells("reply_to"),
-	}},
-	{"threads", row{
+	},
+	{
 		action: "thread reply", note: "thread = the target's message (a root); the root counts the reply",
 		granted: perms(createMsgs), denied: allBut(createMsgs),
 		do:    post(func(f *fixture) map[string]any { return map[string]any{"thread": f.otherMsg} }),
 		check: (*fixture).checkThreadReply,
 		want:  postCells,
-	}},
-	{"threads", row{
+	},
+	{
 		action: "thread reply to a root in another room", note: "an invariant: 400 on thread",
 		granted: perms(createMsgs), denied: allBut(createMsgs),
 		do:    post(func(f *fixture) map[string]any { return map[string]any{"thread": f.foreignMessage()} }),
 		check: (*fixture).checkNeverSucceeds,
 		want:  refusedPostCells("thread"),
-	}},
-	{"mentions", row{
+	},
+	{
 		action: "mention a member", note: "mentions = [the target]",
 		granted: perms(createMsgs), denied: allBut(createMsgs),
 		do:    post(func(f *fixture) map[string]any { return map[string]any{"mentions": []string{f.target.ID()}} }),
 		check: (*fixture).checkMentioned,
 		want:  postCells,
-	}},
-	{"mentions", row{
+	},
+	{
 		action: "mention a non-member", note: "an invariant: 400 on mentions (the newcomer is in no room)",
 		granted: perms(createMsgs), denied: allBut(createMsgs),
 		do:    post(func(f *fixture) map[string]any { return map[string]any{"mentions": []string{f.cast.newcomer.ID()}} }),
 		check: (*fixture).checkNeverSucceeds,
 		want:  refusedPostCells("mentions"),
-	}},
+	},
 
 	// --- Pins ----------------------------------------------------------------
-	{"pins", row{
+	{
 		action: "pin another's message", note: `PATCH {"pinned": true}; needs can_pin_messages, not can_edit_*; messages stay members-only in public rooms`,
 		granted: perms(pinMsgs), denied: allNine,
 		do:    setPinned(true),
 		check: checkPinned(true),
 		want:  pinCells,
-	}},
-	{"pins", row{
+	},
+	{
 		action: "unpin a pinned message", note: `PATCH {"pinned": false} on the target's message, pinned beforehand`,
 		granted: perms(pinMsgs), denied: allNine,
 		setup: (*fixture).pinOther,
 		do:    setPinned(false),
 		check: checkPinned(false),
 		want:  pinCells,
-	}},
+	},
 
 	// --- Bans ----------------------------------------------------------------
-	{"bans", row{
+	{
 		action: "ban a member", note: "the target holds no permission; their membership goes in the ban's transaction; a visible public room answers a non-member 403",
 		granted: perms(removeUsers), denied: allBut(removeUsers),
 		do: (*fixture).banTarget, check: (*fixture).checkTargetBanned,
 		want: moderateCells(ok, removeUsers, bad(""), no(removeUsers)),
-	}},
-	{"bans", row{
+	},
+	{
 		action: "ban a member above me", note: "not above me: the target holds can_edit_room, so the banner must hold it too",
 		granted: perms(removeUsers, editRoom), denied: allBut(editRoom), target: perms(editRoom),
 		do: (*fixture).banTarget, check: (*fixture).checkTargetBanned,
 		want: moderateCells(ok, editRoom, bad(""), no(removeUsers)),
-	}},
-	{"bans", row{
+	},
+	{
 		action: "unban", note: "the newcomer was banned beforehand; bans are visible to the room's holders of can_remove_users only, so the other members get 404 as for any record they cannot see",
 		granted: perms(removeUsers), denied: allBut(removeUsers),
 		setup: (*fixture).banNewcomer,
@@ -190,8 +161,8 @@ var conversationRows = []struct {
 			pubGrp: {nf, nf, nf, gone, nf, gone, gone},
 			pubChn: {nf, nf, nf, gone, nf, gone, gone},
 		},
-	}},
-	{"bans", row{
+	},
+	{
 		action: "add a banned user", note: "the newcomer was banned beforehand: 403 naming banned for everyone who may add (a private room's third member is 400 on user first)",
 		granted: perms(addUsers), denied: allBut(addUsers),
 		setup: (*fixture).banNewcomer,
@@ -203,8 +174,8 @@ var conversationRows = []struct {
 			pubGrp: {bad(""), no(addUsers), isBanned, isBanned, no(addUsers), isBanned, isBanned},
 			pubChn: {bad(""), no(addUsers), isBanned, isBanned, no(addUsers), isBanned, isBanned},
 		},
-	}},
-	{"bans", row{
+	},
+	{
 		action: "join a public room while banned", note: "the actor was banned beforehand",
 		granted: nil, denied: none,
 		setup: (*fixture).banActor,
@@ -216,22 +187,22 @@ var conversationRows = []struct {
 			pubGrp: {bad(""), isBanned, isMember, noGate, isMember, isMember, suNoRoom},
 			pubChn: {bad(""), isBanned, isMember, noGate, isMember, isMember, suNoRoom},
 		},
-	}},
+	},
 
 	// --- Silence ---------------------------------------------------------------
-	{"silence", row{
+	{
 		action: "silence a member", note: "PATCH the target's membership {silenced_until}; memberships are members-only",
 		granted: perms(removeUsers), denied: allBut(removeUsers),
 		do: (*fixture).silenceTarget, check: (*fixture).checkTargetSilenced,
 		want: moderateCells(ok, removeUsers, nf, nf),
-	}},
-	{"silence", row{
+	},
+	{
 		action: "silence a member above me", note: "not above me: the target holds can_edit_room",
 		granted: perms(removeUsers, editRoom), denied: allBut(editRoom), target: perms(editRoom),
 		do: (*fixture).silenceTarget, check: (*fixture).checkTargetSilenced,
 		want: moderateCells(ok, editRoom, nf, nf),
-	}},
-	{"silence", row{
+	},
+	{
 		action: "post while silenced", note: "the actor's membership is silenced for an hour; a superuser posts on behalf of the creator, who is not",
 		granted: perms(createMsgs), denied: allBut(createMsgs),
 		setup: (*fixture).silenceActor,
@@ -243,8 +214,8 @@ var conversationRows = []struct {
 			pubGrp: {bad(""), no(createMsgs), isSilenced, isSilenced, no(createMsgs), isSilenced, ok},
 			pubChn: {bad(""), no(createMsgs), no(createMsgs), isSilenced, no(createMsgs), isSilenced, ok},
 		},
-	}},
-	{"silence", row{
+	},
+	{
 		action: "react while silenced", note: "silence stops posts, not reactions",
 		granted: nil, denied: none,
 		setup: (*fixture).silenceActor,
@@ -256,10 +227,10 @@ var conversationRows = []struct {
 			pubGrp: {bad(""), nf, ok, noGate, ok, ok, ok},
 			pubChn: {bad(""), nf, ok, noGate, ok, ok, ok},
 		},
-	}},
+	},
 
 	// --- Slow mode ---------------------------------------------------------------
-	{"slowmode", row{
+	{
 		action: "set slow mode", note: "slow_mode_seconds is a room edit: can_edit_room",
 		granted: perms(editRoom), denied: allBut(editRoom),
 		do: (*fixture).setSlowMode, check: (*fixture).checkSlowMode,
@@ -270,8 +241,8 @@ var conversationRows = []struct {
 			pubGrp: {nf, no(editRoom), no(editRoom), ok, no(editRoom), ok, ok},
 			pubChn: {nf, no(editRoom), no(editRoom), ok, no(editRoom), ok, ok},
 		},
-	}},
-	{"slowmode", row{
+	},
+	{
 		action: "post under slow mode", note: "an hour of slow mode and the actor posted just now: 429 unless holding can_delete_messages; a superuser is not slowed",
 		granted: perms(createMsgs, deleteAny), denied: allBut(deleteAny),
 		setup: (*fixture).slowRoom,
@@ -283,10 +254,10 @@ var conversationRows = []struct {
 			pubGrp: {bad(""), no(createMsgs), tooMany, ok, tooMany, ok, ok},
 			pubChn: {bad(""), no(createMsgs), no(createMsgs), ok, tooMany, ok, ok},
 		},
-	}},
+	},
 
 	// --- Reports -------------------------------------------------------------------
-	{"reports", row{
+	{
 		action: "report a message", note: "any member reports; reporter is the caller; messages stay members-only in public rooms",
 		granted: nil, denied: none,
 		do: (*fixture).report, check: (*fixture).checkReported,
@@ -297,8 +268,8 @@ var conversationRows = []struct {
 			pubGrp: {bad(""), nf, ok, noGate, ok, ok, suNoReport},
 			pubChn: {bad(""), nf, ok, noGate, ok, ok, suNoReport},
 		},
-	}},
-	{"reports", row{
+	},
+	{
 		action: "list another's report", note: "the target reported a message: visible to the room's holders of can_delete_messages and superusers",
 		granted: perms(deleteAny), denied: allBut(deleteAny),
 		setup: (*fixture).targetReports,
@@ -310,9 +281,9 @@ var conversationRows = []struct {
 			pubGrp: {unseen, unseen, unseen, seen, unseen, seen, seen},
 			pubChn: {unseen, unseen, unseen, seen, unseen, seen, seen},
 		},
-	}},
+	},
 
-	{"reports", row{
+	{
 		action: "list my own report", note: "the actor reported the target's message (the outsider while a member): a reporter always sees their report",
 		granted: nil, denied: none,
 		setup: (*fixture).actorReports,
@@ -324,10 +295,10 @@ var conversationRows = []struct {
 			pubGrp: {anonNoReport, seen, seen, noGate, seen, seen, suNoReport},
 			pubChn: {anonNoReport, seen, seen, noGate, seen, seen, suNoReport},
 		},
-	}},
+	},
 
 	// --- Read receipts ---------------------------------------------------------------
-	{"receipts", row{
+	{
 		action: "read receipts", note: "GET /api/chat/rooms/{id}/receipts: members only; the /api/chat routes serve USERS",
 		granted: nil, denied: none,
 		setup: (*fixture).targetRead,
@@ -339,24 +310,10 @@ var conversationRows = []struct {
 			pubGrp: {noAuth, nf, ok, noGate, ok, ok, notAUser},
 			pubChn: {noAuth, nf, ok, noGate, ok, ok, notAUser},
 		},
-	}},
+	},
 }
 
-func init() {
-	for _, r := range conversationRows {
-		if conversationFeatures[r.feature] {
-			matrix = append(matrix, r.row)
-		}
-	}
-	if conversationFeatures["pins"] {
-		// Group and channel creators also get can_pin_messages.
-		for _, t := range []string{"group", "channel"} {
-			d := specDefaults[t]
-			d.creator = allPermissions()
-			specDefaults[t] = d
-		}
-	}
-}
+func init() { matrix = append(matrix, conversationRows...) }
 
 // ---------------------------------------------------------------------------
 // Fixture state for the rows above.
