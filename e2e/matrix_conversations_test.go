@@ -297,6 +297,33 @@ var conversationRows = []row{
 		},
 	},
 
+	{
+		action: "dismiss another's report", note: "DELETE the target's report: a holder of can_delete_messages dismisses it; others cannot see it (404)",
+		granted: perms(deleteAny), denied: allBut(deleteAny),
+		setup: (*fixture).targetReports,
+		do:    (*fixture).deleteReport, check: (*fixture).checkReportGone,
+		want: map[string]cells{
+			pm:     {nf, nf, nf, gone, nf, nf, gone},
+			grp:    {nf, nf, nf, gone, nf, gone, gone},
+			chn:    {nf, nf, nf, gone, nf, gone, gone},
+			pubGrp: {nf, nf, nf, gone, nf, gone, gone},
+			pubChn: {nf, nf, nf, gone, nf, gone, gone},
+		},
+	},
+	{
+		action: "withdraw my own report", note: "the reporter deletes their report (the outsider reported while a member)",
+		granted: nil, denied: none,
+		setup: (*fixture).actorReports,
+		do:    (*fixture).deleteReport, check: (*fixture).checkReportGone,
+		want: map[string]cells{
+			pm:     {anonNoReport, gone, gone, noGate, gone, gone, suNoReport},
+			grp:    {anonNoReport, gone, gone, noGate, gone, gone, suNoReport},
+			chn:    {anonNoReport, gone, gone, noGate, gone, gone, suNoReport},
+			pubGrp: {anonNoReport, gone, gone, noGate, gone, gone, suNoReport},
+			pubChn: {anonNoReport, gone, gone, noGate, gone, gone, suNoReport},
+		},
+	},
+
 	// --- Read receipts ---------------------------------------------------------------
 	{
 		action: "read receipts", note: "GET /api/chat/rooms/{id}/receipts: members only; the /api/chat routes serve USERS",
@@ -464,6 +491,10 @@ func (f *fixture) listReports() *chattest.Response {
 	return f.send("GET", reportsURL+filterQuery(fmt.Sprintf("room = %q", f.room)), nil)
 }
 
+func (f *fixture) deleteReport() *chattest.Response {
+	return f.send("DELETE", reportsURL+"/"+f.reportID, nil)
+}
+
 func (f *fixture) receipts() *chattest.Response {
 	return f.send("GET", "/api/chat/rooms/"+f.room+"/receipts", nil)
 }
@@ -557,6 +588,15 @@ func (f *fixture) checkReported(_ want, res *chattest.Response) {
 	r := f.record("chat_message_reports", res.Str("id"))
 	if r.GetString("message") != f.otherMsg || r.GetString("reporter") != f.actor.ID() {
 		f.t.Errorf("report message=%s reporter=%s, want %s by %s", r.GetString("message"), r.GetString("reporter"), f.otherMsg, f.actor.ID())
+	}
+}
+
+func (f *fixture) checkReportGone(want, *chattest.Response) {
+	if f.exists("chat_message_reports", f.reportID) {
+		f.t.Errorf("the report survived its deletion")
+	}
+	if !f.exists("chat_messages", f.otherMsg) {
+		f.t.Errorf("deleting a report deleted its message")
 	}
 }
 
