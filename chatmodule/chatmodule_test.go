@@ -281,8 +281,8 @@ func TestZeroConfigDefaults(t *testing.T) {
 		creator, member   int // how many permissions
 		memberPermissions []string
 	}{
-		{"group", 9, 4, []string{"can_add_users", "can_create_messages", "can_edit_own_messages", "can_delete_own_messages"}},
-		{"channel", 9, 1, []string{"can_add_users"}},
+		{"group", 10, 4, []string{"can_add_users", "can_create_messages", "can_edit_own_messages", "can_delete_own_messages"}},
+		{"channel", 10, 1, []string{"can_add_users"}},
 	} {
 		room := must(t, env.Do(alice, http.MethodPost, roomsPath, map[string]any{"type": tc.roomType}), 200, "room").Str("id")
 		must(t, env.Do(alice, http.MethodPost, membersPath, map[string]any{"room": room, "user": bob.ID()}), 200, "member")

@@ -38,7 +38,7 @@ func TestChatCommands(t *testing.T) {
 	}
 
 	stats := run("chat", "stats")
-	for _, want := range []string{`users\s+4`, `chat_rooms\s+4`, `chat_room_users\s+9`, `chat_messages\s+9`,
+	for _, want := range []string{`users\s+4`, `chat_rooms\s+4`, `chat_room_users\s+9`, `chat_messages\s+13`,
 		`chat_media\s+0`, `chat_message_media\s+0`, `chat_message_reactions\s+3`} {
 		if !regexp.MustCompile(`(?m)^` + want + `$`).MatchString(stats) {
 			t.Errorf("`chat stats` has no line %q:\n%s", want, stats)

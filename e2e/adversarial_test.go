@@ -910,7 +910,7 @@ func TestAdversarialMemberLacksPermission(t *testing.T) {
 		t.Errorf("403 data = %v, want the permission named", data)
 	}
 	// A reader reads and reacts.
-	news := w.ok(w.bob, http.MethodGet, advMessagesURL+advQ("filter", "room = '"+w.news.id+"'"), nil).Items()
+	news := w.ok(w.bob, http.MethodGet, advMessagesURL+advQ("filter", "room = '"+w.news.id+"' && system = ''"), nil).Items()
 	if len(news) != 1 {
 		t.Fatalf("reader sees %d channel messages, want 1", len(news))
 	}

@@ -203,6 +203,10 @@ func TestSystemMessages(t *testing.T) {
 	rigExpectField(t, r.Do(su, http.MethodPost, pinsMessagesURL, map[string]any{"room": room, "user": alice.ID(), "text": "fake", "system": "member_left"}), "system")
 	rigExpectField(t, r.Do(alice, http.MethodPost, pinsMessagesURL, map[string]any{"room": room, "text": "fake", "system_data": map[string]any{"user": bob.ID()}}), "system_data")
 	normal := r.post(alice, room, "plain")
+	// The dashboard sends every field back: a member's message stays editable.
+	r.expect(r.Do(su, http.MethodPatch, pinsMessagesURL+"/"+normal, map[string]any{
+		"text": "plain, edited", "system": "", "system_data": nil, "pinned_at": "", "pinned_by": "",
+	}), http.StatusOK, "superuser edits a member's message with every field")
 	rigExpectField(t, r.Do(alice, http.MethodPatch, pinsMessagesURL+"/"+normal, map[string]any{"system": "member_left"}), "system")
 	collection, err := r.App.FindCollectionByNameOrId("chat_messages")
 	if err != nil {

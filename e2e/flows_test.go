@@ -70,7 +70,7 @@ func TestFlowSendPicture(t *testing.T) {
 	}
 	// The list answers the same way.
 	list := r.Do(bob, http.MethodGet, "/api/collections/chat_messages/records?filter="+
-		url.QueryEscape(fmt.Sprintf("room=%q", room))+"&expand="+url.QueryEscape("chat_message_media_via_message.media"), nil)
+		url.QueryEscape(fmt.Sprintf("room=%q && system = ''", room))+"&expand="+url.QueryEscape("chat_message_media_via_message.media"), nil)
 	r.expect(list, http.StatusOK, "list messages with expand")
 	if items := list.Items(); len(items) != 1 || len(rigList(rigMap(items[0]["expand"])["chat_message_media_via_message"])) != 1 {
 		t.Fatalf("list with expand = %s", list)
@@ -149,12 +149,12 @@ func TestFlowGroupOfThree(t *testing.T) {
 				t.Fatalf("membership created_by = %q, want alice", m.GetString("created_by"))
 			}
 		}
-		if got := r.membership(room, alice).GetStringSlice("permissions"); len(got) != 9 {
-			t.Fatalf("creator's permissions = %v, want all nine", got)
+		if got := r.membership(room, alice).GetStringSlice("permissions"); len(got) != 10 {
+			t.Fatalf("creator's permissions = %v, want all ten", got)
 		}
 		// Both others see the room and the message.
 		for _, u := range []*chattest.User{bob, carol} {
-			res := r.Do(u, http.MethodGet, "/api/collections/chat_messages/records?filter="+url.QueryEscape(fmt.Sprintf("room=%q", room)), nil)
+			res := r.Do(u, http.MethodGet, "/api/collections/chat_messages/records?filter="+url.QueryEscape(fmt.Sprintf("room=%q && system = ''", room)), nil)
 			r.expect(res, http.StatusOK, "list messages")
 			items := res.Items()
 			if len(items) != 1 || items[0]["text"] != "Alice created a chat" || items[0]["user"] != alice.ID() {
@@ -282,7 +282,7 @@ func TestFlowNewsChannel(t *testing.T) {
 
 	for i, reader := range readers {
 		// Read.
-		res := r.Do(reader, http.MethodGet, "/api/collections/chat_messages/records?sort=created&filter="+url.QueryEscape(fmt.Sprintf("room=%q", channel)), nil)
+		res := r.Do(reader, http.MethodGet, "/api/collections/chat_messages/records?sort=created&filter="+url.QueryEscape(fmt.Sprintf("room=%q && system = ''", channel)), nil)
 		r.expect(res, http.StatusOK, "reader lists messages")
 		var ids []string
 		for _, item := range res.Items() {

@@ -249,10 +249,10 @@ func TestOracleAllowedPaths(t *testing.T) {
 		url  string
 		want int // items
 	}{
-		{w.bob, advMessagesURL + "?filter=" + url.QueryEscape("room.name ~ 'ZQXsecret'"), 3},
+		{w.bob, advMessagesURL + "?filter=" + url.QueryEscape("room.name ~ 'ZQXsecret' && system = ''"), 3},
 		{w.bob, advReactionsURL + "?filter=" + url.QueryEscape("message.room.name ~ 'ZQXsecret' && message.user.id = '"+w.alice.ID()+"'"), 2},
 		{w.bob, advLinksURL + "?filter=" + url.QueryEscape("message.room = '"+w.secret.id+"' && media.id != ''"), 2},
-		{w.bob, advMessagesURL + "?filter=" + url.QueryEscape("room = '"+w.secret.id+"'") + "&sort=-created,user.name", 3},
+		{w.bob, advMessagesURL + "?filter=" + url.QueryEscape("room = '"+w.secret.id+"' && system = ''") + "&sort=-created,user.name", 3},
 		{w.bob, advMembersURL + "?filter=" + url.QueryEscape("room.id = '"+w.secret.id+"'"), 2},
 		{w.mallory, advRoomsURL + "?filter=" + url.QueryEscape("is_public = true && created_by.name != ''"), 3},
 	} {

@@ -44,6 +44,13 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	app.OnRecordDelete(migrations.MessageMedia).BindFunc(linkDelete)
 	app.OnRecordCreate(migrations.MessageReacts).BindFunc(reactions.create)
 	app.OnRecordUpdate(migrations.MessageReacts).BindFunc(reactions.update)
+	app.OnRecordCreate(migrations.Messages).BindFunc(systemGuard)
+	app.OnRecordUpdate(migrations.Messages).BindFunc(systemGuard)
+
+	// System messages: in the transaction of the change they tell about.
+	app.OnRecordCreate(migrations.RoomUsers).BindFunc(membershipMessage(true))
+	app.OnRecordDelete(migrations.RoomUsers).BindFunc(membershipMessage(false))
+	app.OnRecordUpdate(migrations.Rooms).BindFunc(renameMessage)
 
 	// Permissions: who asks, through the records and batch APIs.
 	app.OnRecordCreateRequest(migrations.Rooms).BindFunc(rooms.createRequest)
@@ -87,6 +94,7 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 		chatRoutes.GET("/unread", overview.unread)
 		chatRoutes.GET("/threads", threads.list)
 		chatRoutes.POST("/rooms/{id}/read", overview.read)
+		chatRoutes.GET("/rooms/{id}/receipts", receipts{settings}.list)
 		chatRoutes.POST("/rooms/{id}/typing", overview.typing(publish))
 		chatRoutes.GET("/sync", syncer{settings}.sync)
 		chatRoutes.GET("/search", search{settings}.search)

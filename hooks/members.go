@@ -183,10 +183,11 @@ func (h members) updateRequest(e *core.RecordRequestEvent) error {
 // deleteRequest: anybody leaves (but a private room); removing another
 // member needs can_remove_users and every permission they hold.
 func (h members) deleteRequest(e *core.RecordRequestEvent) error {
+	actorID := authUserID(e.RequestEvent, h.settings)
+	e.Record.Set(actorKey, actorID) // who, for the member_left / member_removed message
 	if isSuperuser(e.RequestEvent) {
 		return e.Next()
 	}
-	actorID := authUserID(e.RequestEvent, h.settings)
 	if e.Record.GetString("user") == actorID {
 		room, err := findRecord(e.App, migrations.Rooms, e.Record.GetString("room"))
 		if err != nil {

@@ -27,6 +27,9 @@ func (h messages) createRequest(e *core.RecordRequestEvent) error {
 	if media, ok := info.Body[MediaInput]; ok {
 		e.Record.Set(MediaInput, media)
 	}
+	if err := checkPinFields(e); err != nil {
+		return err
+	}
 	if isSuperuser(e.RequestEvent) {
 		return e.Next()
 	}
@@ -60,6 +63,12 @@ func (h messages) createRequest(e *core.RecordRequestEvent) error {
 }
 
 func (h messages) updateRequest(e *core.RecordRequestEvent) error {
+	if pin, err := h.pinRequest(e); pin {
+		return err
+	}
+	if err := checkPinFields(e); err != nil {
+		return err
+	}
 	return h.requireAction(e, chat.EditMessage)
 }
 
@@ -95,7 +104,9 @@ func (h messages) create(e *core.RecordEvent) error {
 	if err := chat.ValidateAttachmentCount(len(mediaIDs), h.settings.MaxAttachments); err != nil {
 		return fieldError(MediaInput, "too_many_attachments", err.Error())
 	}
-	if err := chat.ValidateMessageText(e.Record.GetString("text"), len(mediaIDs), h.settings.MaxMessageLength); err != nil {
+	// A system message has no text of its own: clients write it from system
+	// and system_data.
+	if err := chat.ValidateMessageText(e.Record.GetString("text"), len(mediaIDs), h.settings.MaxMessageLength); err != nil && !isSystemWrite(e.Record) {
 		return fieldError("text", "invalid_text", err.Error())
 	}
 	e.Record.Set("edited_at", "")

@@ -26,12 +26,13 @@ const (
 
 // unreadExpr counts others' messages in m's room after m's last_seen_at (or
 // from joining on: a message written in the millisecond the member was added,
-// as in one batch, is theirs to read): a range scan of idx_chat_messages_room_created.
+// as in one batch, is theirs to read), system messages left out: a range scan
+// of idx_chat_messages_room_created, which holds user and system.
 const unreadExpr = `(SELECT count(*) FROM chat_messages x
 	WHERE x.room = m.room
 	  AND x.created >= (CASE WHEN m.last_seen_at != '' THEN m.last_seen_at ELSE m.created END)
 	  AND (m.last_seen_at = '' OR x.created != m.last_seen_at)
-	  AND x.user != m.user)`
+	  AND x.user != m.user AND x.system = '')`
 
 type overview struct{ settings chat.Settings }
 

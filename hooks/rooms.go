@@ -45,6 +45,7 @@ func (h rooms) create(e *core.RecordEvent) error {
 		membership.Set("user", creatorID)
 		membership.Set("created_by", creatorID)
 		membership.Set("permissions", h.settings.DefaultsFor(e.Record.GetString("type")).Creator)
+		membership.Set(noSystemMessageKey, systemWriteMark) // the room is new: nobody to tell
 		if err := tx.Save(membership); err != nil {
 			return fmt.Errorf("add the creator to room %s: %w", e.Record.Id, err)
 		}
@@ -61,6 +62,7 @@ func (h rooms) update(e *core.RecordEvent) error {
 }
 
 func (h rooms) updateRequest(e *core.RecordRequestEvent) error {
+	e.Record.Set(actorKey, authUserID(e.RequestEvent, h.settings)) // who, for room_renamed
 	return h.requirePermission(e, chat.CanEditRoom)
 }
 

@@ -137,7 +137,7 @@ func createCollections(app core.App, settings chat.Settings) error {
 
 	media := core.NewBaseCollection(Media)
 	media.Fields.Add(
-		&core.FileField{Name: "file", MaxSelect: 1, Required: true, Protected: true, MaxSize: settings.MaxMediaSize, Thumbs: []string{mediaThumbSm, mediaThumbWide}},
+		&core.FileField{Name: "file", MaxSelect: 1, Required: true, Protected: true, MaxSize: settings.MaxMediaSize, MimeTypes: settings.MediaTypes, Thumbs: []string{mediaThumbSm, mediaThumbWide}},
 		relation("uploaded_by", users.Id, false, true),
 	)
 	media.AddIndex("idx_chat_media_uploaded_by", false, "uploaded_by", "")

@@ -2,6 +2,7 @@ package migrations
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/pocketbase/pocketbase/core"
 
@@ -38,6 +39,7 @@ func List(settings chat.Settings) core.MigrationsList {
 	list.Register(func(app core.App) error { return createNotifications(app, settings) }, dropNotifications, notificationsMigration)
 	list.Register(createPresence, dropPresence, presenceMigration)
 	list.Register(func(app core.App) error { return addThreads(app, settings.UsersCollection) }, dropThreads, threadsMigration)
+	list.Register(func(app core.App) error { return addPinsAndSystem(app, settings) }, removePinsAndSystem, pinsMigration)
 	list.Register(func(app core.App) error { return createModeration(app, settings) }, dropModeration, moderationMigration)
 	list.Add(&core.Migration{
 		File: "1764000001_pbchat_settings_sync.go",
@@ -87,11 +89,12 @@ func settingsDiffer(app core.App, settings chat.Settings) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return text.Max != settings.MaxMessageLength || file.MaxSize != settings.MaxMediaSize, nil
+	return text.Max != settings.MaxMessageLength || file.MaxSize != settings.MaxMediaSize ||
+		!slices.Equal(file.MimeTypes, settings.MediaTypes), nil
 }
 
 // syncSettings carries Config limits that live in the schema (message length,
-// media size) into the collections, so a changed Config takes effect on restart.
+// media size and types) into the collections, so a changed Config takes effect on restart.
 func syncSettings(app core.App, settings chat.Settings) error {
 	text, file, err := limitFields(app)
 	if err != nil {
@@ -103,10 +106,11 @@ func syncSettings(app core.App, settings chat.Settings) error {
 			return fmt.Errorf("pbchat: update %s.text max: %w", Messages, err)
 		}
 	}
-	if file.MaxSize != settings.MaxMediaSize {
+	if file.MaxSize != settings.MaxMediaSize || !slices.Equal(file.MimeTypes, settings.MediaTypes) {
 		file.MaxSize = settings.MaxMediaSize
+		file.MimeTypes = slices.Clone(settings.MediaTypes)
 		if err := app.Save(file.collection); err != nil {
-			return fmt.Errorf("pbchat: update %s.file maxSize: %w", Media, err)
+			return fmt.Errorf("pbchat: update %s.file maxSize and mimeTypes: %w", Media, err)
 		}
 	}
 	return nil

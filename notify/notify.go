@@ -62,8 +62,12 @@ func Bind(app core.App, settings chat.Settings, presence Presence) {
 	})
 }
 
-// writeOutbox adds the message's outbox row in its transaction.
+// writeOutbox adds the message's outbox row in its transaction; a system
+// message (member_added, room_renamed, …) notifies nobody.
 func writeOutbox(e *core.RecordEvent) error {
+	if e.Record.GetString("system") != "" {
+		return e.Next()
+	}
 	original := e.App
 	defer func() { e.App = original }()
 	return e.App.RunInTransaction(func(tx core.App) error {
