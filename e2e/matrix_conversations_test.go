@@ -326,6 +326,18 @@ var conversationRows = []row{
 
 	// --- Read receipts ---------------------------------------------------------------
 	{
+		action: "mark the room read", note: "POST /api/chat/rooms/{id}/read moves the caller's last_seen_at, which receipts read",
+		granted: nil, denied: none,
+		do: (*fixture).markRead, check: (*fixture).checkMarkedRead,
+		want: map[string]cells{
+			pm:     {noAuth, nf, ok, noGate, ok, ok, notAUser},
+			grp:    {noAuth, nf, ok, noGate, ok, ok, notAUser},
+			chn:    {noAuth, nf, ok, noGate, ok, ok, notAUser},
+			pubGrp: {noAuth, nf, ok, noGate, ok, ok, notAUser},
+			pubChn: {noAuth, nf, ok, noGate, ok, ok, notAUser},
+		},
+	},
+	{
 		action: "read receipts", note: "GET /api/chat/rooms/{id}/receipts: members only; the /api/chat routes serve USERS",
 		granted: nil, denied: none,
 		setup: (*fixture).targetRead,
@@ -495,6 +507,10 @@ func (f *fixture) deleteReport() *chattest.Response {
 	return f.send("DELETE", reportsURL+"/"+f.reportID, nil)
 }
 
+func (f *fixture) markRead() *chattest.Response {
+	return f.send("POST", "/api/chat/rooms/"+f.room+"/read", nil)
+}
+
 func (f *fixture) receipts() *chattest.Response {
 	return f.send("GET", "/api/chat/rooms/"+f.room+"/receipts", nil)
 }
@@ -597,6 +613,13 @@ func (f *fixture) checkReportGone(want, *chattest.Response) {
 	}
 	if !f.exists("chat_messages", f.otherMsg) {
 		f.t.Errorf("deleting a report deleted its message")
+	}
+}
+
+func (f *fixture) checkMarkedRead(want, *chattest.Response) {
+	seen := f.record("chat_room_users", f.actorMembership).GetDateTime("last_seen_at")
+	if seen.IsZero() || seen.Time().Before(f.record("chat_messages", f.otherMsg).GetDateTime("created").Time()) {
+		f.t.Errorf("last_seen_at %q, want now (after the room's messages)", seen.String())
 	}
 }
 
