@@ -254,6 +254,14 @@ func TestReadReceipts(t *testing.T) {
 	if got := byUser[alice.ID()]; got["last_read_message"] != "" || got["last_seen_at"] != "" {
 		t.Fatalf("alice's receipt = %v, want nothing read", got)
 	}
+	// A system message is not read: bob's receipt stays on "two".
+	r.addMember(alice, room, r.NewUser("dave"), nil)
+	r.expect(r.Do(bob, http.MethodPost, "/api/chat/rooms/"+room+"/read", nil), http.StatusOK, "bob reads again")
+	for _, item := range r.Do(alice, http.MethodGet, "/api/chat/rooms/"+room+"/receipts", nil).Items() {
+		if item["user"] == bob.ID() && item["last_read_message"] != two {
+			t.Fatalf("bob's receipt after a system message = %v, want %s", item, two)
+		}
+	}
 	three := r.post(bob, room, "three")
 	r.expect(r.Do(alice, http.MethodPost, "/api/chat/rooms/"+room+"/read", nil), http.StatusOK, "alice reads")
 	for _, item := range r.Do(bob, http.MethodGet, "/api/chat/rooms/"+room+"/receipts", nil).Items() {

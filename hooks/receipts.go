@@ -18,12 +18,13 @@ type receipt struct {
 	LastReadMessage string `db:"last_read_message" json:"last_read_message"`
 }
 
-// receiptsQuery reads every member's last_seen_at and the newest message
-// at or before it (a seek on idx_chat_messages_room_created per member), for
-// a caller who is a member: one query, empty for anybody else.
+// receiptsQuery reads every member's last_seen_at and the newest member's
+// message at or before it (system messages are not read, as they are not
+// unread; a seek on idx_chat_messages_room_created per member), for a caller
+// who is a member: one query, empty for anybody else.
 const receiptsQuery = `SELECT ru.user AS user, ru.last_seen_at AS last_seen_at,
 	coalesce((SELECT x.id FROM chat_messages x
-		WHERE x.room = ru.room AND ru.last_seen_at != '' AND x.created <= ru.last_seen_at
+		WHERE x.room = ru.room AND ru.last_seen_at != '' AND x.created <= ru.last_seen_at AND x.system = ''
 		ORDER BY x.created DESC, x.id DESC LIMIT 1), '') AS last_read_message
 	FROM chat_room_users ru
 	WHERE ru.room = {:room}
