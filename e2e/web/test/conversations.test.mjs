@@ -40,6 +40,7 @@ async function newPerson(name, email) {
     const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
     const page = await context.newPage();
     page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`));
+    page.on("console", (m) => { if (process.env.DEBUG_CONSOLE) console.log(`[${name} ${m.type()}] ${m.text()}`); });
     page.on("dialog", (d) => d.accept(page.promptAnswer ?? undefined)); // confirm() and prompt()
     await page.goto(server.url);
     await page.getByRole("button", { name: "Create an account" }).click();

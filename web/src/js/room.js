@@ -1106,7 +1106,9 @@ function renderComposer(v) {
         if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
         if (e.key === "Escape" && v.replyTo) { e.preventDefault(); v.replyTo = null; renderReplying(v); }
     });
-    input.addEventListener("blur", () => setTimeout(() => mentions.close(), 150));
+    // Focus moving elsewhere in the page closes the list (not the window losing focus).
+    input.addEventListener("blur", (e) => { if (e.relatedTarget && !mentionList.contains(e.relatedTarget)) mentions.close(); });
+    form.addEventListener("pointerdown", (e) => { if (!mentionList.contains(e.target) && e.target !== input) mentions.close(); });
     input.addEventListener("paste", (e) => {
         const files = [...e.clipboardData.files];
         if (files.length) { e.preventDefault(); addFiles(v, files); }
