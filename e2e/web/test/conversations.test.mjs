@@ -339,6 +339,35 @@ describe("conversations in the web client", () => {
         assert.equal(await msg(ann.page, "Did you see this?").getByRole("button", { name: "Report message" }).count(), 0);
     });
 
+    it("scrolled up: a 'new messages below' marker that scrolls down", { timeout: 60_000 }, async () => {
+        for (let i = 0; i < 25; i++) await post(ann, { text: `Filler ${i}` });
+        await msg(ben.page, "Filler 24").waitFor();
+        await ben.page.locator(".timeline").evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event("scroll")); });
+        await new Promise((r) => setTimeout(r, 300));
+        await ben.page.locator(".timeline").evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event("scroll")); });
+        await post(ann, { text: "Below the fold" });
+        const marker = ben.page.getByRole("button", { name: /New messages below/ });
+        await marker.waitFor();
+        await marker.click();
+        await eventually(() => msg(ben.page, "Below the fold").isVisible(), "the new message in view");
+        assert.ok(await marker.isHidden());
+    });
+
+    it("silence: Ann silences Ben for an hour; his composer says until when; a post is refused in words", { timeout: 60_000 }, async (t) => {
+        const membership = (await api(ann, "GET", `/api/collections/chat_room_users/records?filter=${encodeURIComponent(`room='${room.id}' && user='${ben.id}'`)}`)).items[0];
+        if (!("silenced_until" in membership)) return t.skip("the server has no silence yet");
+        await ann.page.getByRole("button", { name: "Room details" }).last().click();
+        await ann.page.locator("dialog.modal .member", { hasText: "Ben" }).getByRole("button", { name: "Silence 1 h" }).click();
+        await ann.page.locator("dialog.modal .member", { hasText: "Ben" }).getByRole("button", { name: "Unsilence" }).waitFor();
+        await ben.page.locator(".no-composer", { hasText: "silenced" }).waitFor();
+        const refused = await call(ben, "POST", "/api/collections/chat_messages/records", { room: room.id, text: "let me talk" });
+        assert.equal(refused.status, 403);
+        assert.match(JSON.stringify(refused.body), /silenced/);
+        await ann.page.locator("dialog.modal .member", { hasText: "Ben" }).getByRole("button", { name: "Unsilence" }).click();
+        await ben.page.locator(".composer-input").waitFor();
+        await ann.page.keyboard.press("Escape");
+    });
+
     it("a PDF attachment: a chip with its name and a download link for Ben", { timeout: 60_000 }, async (t) => {
         if (!probe.pdf) return t.skip("the server takes no PDF in chat_media yet");
         await ann.page.locator('.composer input[type="file"]').setInputFiles({ name: "plan.pdf", mimeType: "application/pdf", buffer: pdf() });
