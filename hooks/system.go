@@ -133,38 +133,54 @@ func userExists(tx core.App, membership *core.Record) (bool, error) {
 }
 
 // membershipMessage writes member_joined / member_added after a membership
-// is created and member_left / member_removed after one is deleted, in the
-// same transaction. by is created_by for a create and the request's actor
-// for a delete; the message's user is by, or the member when by is unknown.
+// is created and member_left / member_removed just before one is deleted, in
+// the same transaction: the member, in the room at both, gets both (realtime
+// and sync never show a member a room's change from outside their
+// membership). by is created_by for a create and the request's actor for a
+// delete; the message's user is by, or the member when by is unknown.
 func membershipMessage(added bool) func(e *core.RecordEvent) error {
 	return func(e *core.RecordEvent) error {
 		if e.Record.Get(noSystemMessageKey) == systemWriteMark {
 			return e.Next()
 		}
 		return inTransaction(e, func(tx core.App) error {
-			if err := e.Next(); err != nil {
+			if added {
+				if err := e.Next(); err != nil {
+					return err
+				}
+			}
+			if err := writeMembershipMessage(tx, e.Record, added); err != nil {
 				return err
 			}
-			room, err := systemRoom(tx, e.Record.GetString("room"))
-			if err != nil || room == nil {
-				return err
-			}
-			if ok, err := userExists(tx, e.Record); err != nil || !ok {
-				return err
-			}
-			user := e.Record.GetString("user")
-			by := e.Record.GetString("created_by")
 			if !added {
-				by, _ = e.Record.Get(actorKey).(string)
+				return e.Next()
 			}
-			kind := chat.MembershipKind(added, user, by)
-			actor := by
-			if actor == "" {
-				actor = user
-			}
-			return writeSystemMessage(tx, room.Id, kind, actor, map[string]any{"user": user, "by": by})
+			return nil
 		})
 	}
+}
+
+// writeMembershipMessage writes the system message of a membership change,
+// unless the room or the user is gone (a room's or a user's deletion
+// cascades to memberships after the room or user itself).
+func writeMembershipMessage(tx core.App, membership *core.Record, added bool) error {
+	room, err := systemRoom(tx, membership.GetString("room"))
+	if err != nil || room == nil {
+		return err
+	}
+	if ok, err := userExists(tx, membership); err != nil || !ok {
+		return err
+	}
+	user := membership.GetString("user")
+	by := membership.GetString("created_by")
+	if !added {
+		by, _ = membership.Get(actorKey).(string)
+	}
+	actor := by
+	if actor == "" {
+		actor = user
+	}
+	return writeSystemMessage(tx, room.Id, chat.MembershipKind(added, user, by), actor, map[string]any{"user": user, "by": by})
 }
 
 // renameMessage writes room_renamed after a room's name changes, in the same
