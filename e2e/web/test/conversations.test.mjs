@@ -385,6 +385,20 @@ describe("conversations in the web client", () => {
         assert.match(res.headers()["content-disposition"] ?? "", /attachment/);
     });
 
+    it("editing a message to empty offers to delete it", { timeout: 60_000 }, async () => {
+        const gone = await post(ann, { text: "A typo here" });
+        const m = msg(ann.page, "A typo here");
+        await m.waitFor();
+        await m.hover();
+        await m.getByRole("button", { name: "Edit message" }).click();
+        const asked = new Promise((resolve) => ann.page.once("dialog", (d) => resolve(d.message())));
+        await ann.page.locator(".edit-input").fill("");
+        await ann.page.locator(".edit-input").press("Enter");
+        assert.match(await asked, /cannot be empty.*Delete/);
+        await msg(ben.page, "A typo here").waitFor({ state: "detached" });
+        assert.equal((await call(ann, "GET", `/api/collections/chat_messages/records/${gone.id}`)).status, 404);
+    });
+
     it("had no uncaught errors in any page", () => {
         assert.deepEqual(pageErrors, []);
     });

@@ -121,6 +121,7 @@ export async function markRead(roomId) {
         const current = items.get(roomId);
         if (current) {
             current.unread_count = 0;
+            current.unread_mentions = 0;
             current.readOnce = true;
             if (membership?.id) current.membership = membership;
             render();
@@ -149,7 +150,10 @@ function messageCreated(record) {
     item.last_message = { id: record.id, user: record.user, text: record.text, created: record.created };
     if (record.user !== myId()) {
         if (isWatching(record.room)) item.readOnce = false;
-        else item.unread_count++;
+        else {
+            item.unread_count++;
+            if ((record.mentions ?? []).includes(myId())) item.unread_mentions = (item.unread_mentions ?? 0) + 1;
+        }
     }
     return true;
 }
@@ -263,6 +267,7 @@ function render() {
                 h("div.room-line",
                     h("span.room-preview", preview(item)),
                     muted ? icon("bellOff", "Muted") : null,
+                    unread && item.unread_mentions > 0 ? h("span.badge.mention-badge", { "aria-label": `${item.unread_mentions} mentioning you`, title: "You were mentioned" }, "@") : null,
                     unread ? h(`span.badge${muted ? ".muted" : ""}`, { "aria-label": `${item.unread_count} unread` }, String(item.unread_count)) : null)));
     });
     if (!rows.length) {
