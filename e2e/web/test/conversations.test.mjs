@@ -13,7 +13,8 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
-import { startServer, publicDir } from "../../lib/server.mjs";
+import path from "node:path";
+import { startServer, publicDir, repoRoot } from "../../lib/server.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
@@ -254,6 +255,11 @@ describe("conversations in the web client", () => {
         await msg(ann.page, "Plan for Saturday").locator(".thread-summary", { hasText: "1 reply" }).waitFor();
         await ann.page.locator(".thread-summary").click();
         await ann.page.locator(".thread-panel .msg", { hasText: "I bring the tent" }).waitFor();
+        if (process.env.PBCHAT_SCREENSHOTS) {
+            // make screenshots: the open thread, with a reply quoting a deleted message above it.
+            await ann.page.mouse.move(0, 0);
+            await ann.page.screenshot({ path: path.join(repoRoot, "docs", "screenshots", "thread.png") });
+        }
         await ben.page.keyboard.press("Escape");
         assert.equal(await panel.count(), 0);
         await ann.page.keyboard.press("Escape");
