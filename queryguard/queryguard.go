@@ -36,8 +36,9 @@ import (
 // contains it. Whoever may list the first may list the second (a member sees
 // the room of a message they see), so following one reveals nothing new.
 var containedIn = map[string][]string{
-	chat.CollectionRoomUsers:        {"room"},
-	chat.CollectionMessages:         {"room"},
+	chat.CollectionRoomUsers: {"room"},
+	// A reply's parent and a thread's root are messages of the same room.
+	chat.CollectionMessages:         {"room", "reply_to", "thread"},
 	chat.CollectionMessageReactions: {"message"},
 	chat.CollectionMessageMedia:     {"message", "media"},
 	// Only the room's members holding can_remove_users list its bans.
