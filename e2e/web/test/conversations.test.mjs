@@ -374,6 +374,32 @@ describe("conversations in the web client", () => {
         await ann.page.keyboard.press("Escape");
     });
 
+    it("slow mode: Ann turns it on in the details; Ben's second post is refused in words, his text kept", { timeout: 60_000 }, async (t) => {
+        const current = await api(ann, "GET", `/api/collections/chat_rooms/records/${room.id}`);
+        if (!("slow_mode_seconds" in current)) return t.skip("the server has no slow mode yet");
+        await ann.page.getByRole("button", { name: "Room details" }).last().click();
+        await ann.page.locator("dialog.modal").getByLabel("Slow mode").selectOption("30");
+        await ann.page.locator(".toast", { hasText: "Slow mode is on" }).waitFor();
+        await ann.page.keyboard.press("Escape");
+        await eventually(async () => (await api(ann, "GET", `/api/collections/chat_rooms/records/${room.id}`)).slow_mode_seconds === 30, "slow mode on");
+        // Ben posted in the last 30 seconds already, or this first post counts: the next one is too soon.
+        const input = ben.page.locator(".composer-input");
+        const error = ben.page.locator(".composer-error");
+        await input.fill("First in slow mode");
+        await input.press("Enter");
+        await eventually(async () => (await msg(ben.page, "First in slow mode").count()) || (await error.isVisible()), "sent or refused");
+        if (!(await error.isVisible())) {
+            await input.fill("Second too soon");
+            await input.press("Enter");
+            await error.waitFor();
+        }
+        const kept = await input.inputValue();
+        assert.match(await error.textContent(), /Slow mode is on: each member may post once every 30 seconds/);
+        assert.ok(["First in slow mode", "Second too soon"].includes(kept), `the text is kept (${kept})`);
+        await input.fill("");
+        await api(ann, "PATCH", `/api/collections/chat_rooms/records/${room.id}`, { slow_mode_seconds: 0 });
+    });
+
     it("a PDF attachment: a chip with its name and a download link for Ben", { timeout: 60_000 }, async (t) => {
         if (!probe.pdf) return t.skip("the server takes no PDF in chat_media yet");
         await ann.page.locator('.composer input[type="file"]').setInputFiles({ name: "plan.pdf", mimeType: "application/pdf", buffer: pdf() });
