@@ -369,3 +369,31 @@ func (r *rig) record(collection, id string) *core.Record {
 	}
 	return record
 }
+
+// TestSystemMessageDeletedOnlyWithItsRoom: nobody deletes a system message
+// through the records API, not even the dashboard; it goes with its room.
+func TestSystemMessageDeletedOnlyWithItsRoom(t *testing.T) {
+	env := chattest.New(t, chatmodule.Config{RateLimits: chatmodule.RateLimits{Disabled: true}})
+	alice, bob, admin := env.NewUser("alice"), env.NewUser("bob"), env.Superuser()
+	room := env.Do(alice, http.MethodPost, "/api/collections/chat_rooms/records", map[string]any{"type": "group", "name": "g"}).Str("id")
+	if res := env.Do(alice, http.MethodPost, "/api/collections/chat_room_users/records", map[string]any{"room": room, "user": bob.ID()}); res.Status != http.StatusOK {
+		t.Fatalf("add bob: %d %s", res.Status, res)
+	}
+	notice, err := env.App.FindFirstRecordByFilter("chat_messages", "room = {:r} && system != ''", dbx.Params{"r": room})
+	if err != nil {
+		t.Fatalf("no system message: %v", err)
+	}
+	for _, who := range []*chattest.User{alice, admin} {
+		res := env.Do(who, http.MethodDelete, "/api/collections/chat_messages/records/"+notice.Id, nil)
+		data, _ := res.JSON()["data"].(map[string]any)
+		if res.Status != http.StatusBadRequest || data["system"] == nil {
+			t.Errorf("delete by %s: %d %s, want 400 naming system", who.Record.Collection().Name, res.Status, res)
+		}
+	}
+	if res := env.Do(alice, http.MethodDelete, "/api/collections/chat_rooms/records/"+room, nil); res.Status != http.StatusNoContent {
+		t.Fatalf("delete room: %d %s", res.Status, res)
+	}
+	if _, err := env.App.FindRecordById("chat_messages", notice.Id); err == nil {
+		t.Error("the system message outlived its room")
+	}
+}

@@ -73,6 +73,12 @@ func (h messages) updateRequest(e *core.RecordRequestEvent) error {
 }
 
 func (h messages) deleteRequest(e *core.RecordRequestEvent) error {
+	// A system message records what happened to the room: it goes with the
+	// room (and with a member deleted from the app), not on its own.
+	if e.Record.GetString("system") != "" {
+		return e.BadRequestError("System messages are deleted only with their room.",
+			fieldError("system", "validation_system_message", "system messages cannot be deleted on their own"))
+	}
 	return h.requireAction(e, chat.DeleteMessage)
 }
 
