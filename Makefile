@@ -5,7 +5,7 @@ export GOTOOLCHAIN := go1.27.3
 ADDR ?= 127.0.0.1:8090
 DATA ?= pb_data
 
-.PHONY: serve demo web test test-go test-js test-web screenshots bench-realtime soak fuzz bench bench-quick build clean
+.PHONY: serve demo web test test-go test-js test-web screenshots bench-realtime soak chaos fuzz bench bench-quick build clean
 
 ## serve: the web chat with demo data on http://$(ADDR) (pb_public/ is served from the repo root)
 serve: web demo
@@ -56,6 +56,10 @@ screenshots: web
 ## soak: 2 minutes, 200 users, 1,000 realtime connections (figures: BENCHMARKS.md)
 soak:
 	PBCHAT_SOAK=2m go test ./e2e -run '^TestSoak$$' -count=1 -v -timeout 30m
+
+## chaos: 60 clients through restarts, a NATS outage and cut connections, both topologies (figures: BENCHMARKS.md)
+chaos:
+	PBCHAT_CHAOS=$${PBCHAT_CHAOS:-20s} go test ./e2e -run '^TestChaos$$' -count=1 -v -timeout 30m
 
 ## fuzz: a short run of every fuzz target (seed corpora in internal/chat/testdata/fuzz)
 fuzz:

@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,7 +39,9 @@ import (
 // (default 1,000): 10,000 clients with a socket each for realtime and for
 // requests would pass the 20,000 open files a process may have here.
 // PBCHAT_STORM_CLIENTS, PBCHAT_STORM_OUTAGE (seconds) and
-// PBCHAT_STORM_MESSAGES change the sizes.
+// PBCHAT_STORM_MESSAGES change the sizes; PBCHAT_STORM_INPROCESS=1 runs the
+// server in this process and PBCHAT_STORM_PROFILE=FILE writes a CPU profile
+// of the storm alone (in process: at most ~5,000 clients, for the open files).
 func BenchmarkReconnectStorm(b *testing.B) {
 	cfg := stormConfig{
 		clients:  envInt("PBCHAT_STORM_CLIENTS", 10000),
@@ -179,6 +182,18 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 				wrong.Add(1)
 			}
 		}()
+	}
+	if path := os.Getenv("PBCHAT_STORM_PROFILE"); path != "" {
+		// The storm alone (with PBCHAT_STORM_INPROCESS: the server's CPU too).
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	stormStart := time.Now()
 	close(release)

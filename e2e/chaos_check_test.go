@@ -9,8 +9,8 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
+	"time"
 
 	"github.com/pbchat/pbchat/migrations"
 )
@@ -227,16 +227,6 @@ func chaosLeaks(truth *chaosTruth, user string, held []chaosHeld) (leaks, mispla
 	return leaks, misplaced, details
 }
 
-// chaosPercentiles returns p50 and p99 of values.
-func chaosPercentiles(values []int) (int, int) {
-	if len(values) == 0 {
-		return 0, 0
-	}
-	sorted := slices.Clone(values)
-	sort.Ints(sorted)
-	return sorted[len(sorted)/2], sorted[len(sorted)*99/100]
-}
-
 // chaosTimeline describes what a client got around a record's changes in
 // the log: for a mismatch, the log rows of the record and the client's
 // timeline (events and markers, in the order it had them) near them.
@@ -255,7 +245,9 @@ func chaosTimeline(truth *chaosTruth, held []chaosHeld, recordID string) string 
 	lo, hi := seqs[0]-8, seqs[len(seqs)-1]+8
 	for i, h := range held {
 		if (h.seq >= lo && h.seq <= hi) || (h.marker && h.src != 'L' && i > 0 && i+1 < len(held) && held[i-1].seq >= lo && held[i-1].seq <= hi) {
-			if h.marker {
+			if h.marker && h.src != 'L' {
+				out += fmt.Sprintf(" [%c %d @%s]", h.src, h.seq, h.at.Round(time.Millisecond))
+			} else if h.marker {
 				out += fmt.Sprintf(" [%c %d]", h.src, h.seq)
 			} else {
 				out += fmt.Sprintf(" %d%c", h.seq, h.src)

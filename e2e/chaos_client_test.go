@@ -62,12 +62,13 @@ type chaosHeld struct {
 	message string // a stock reaction's message (its room is looked up in the log)
 	src     byte
 	marker  bool
+	at      time.Duration // a marker's time, since the test began
 }
 
 // mark adds a marker to the timeline: 'C' caught up on a connection, 'X'
 // connection ended, 'Y' sync from, 'Z' sync to, 'L' room loaded.
 func (c *chaosClient) mark(what byte, cursor string) {
-	c.held = append(c.held, chaosHeld{seq: chaosSeq(cursor), src: what, marker: true})
+	c.held = append(c.held, chaosHeld{seq: chaosSeq(cursor), src: what, marker: true, at: time.Since(c.began)})
 }
 
 // chaosRoom is what a client knows of one room.
@@ -90,6 +91,7 @@ type chaosStats struct {
 	realtime, synced, syncCalls, loads, resets            int
 	cuts, serverCloses, connectFailures, subscribeRetries int
 	stale, ignored, unplaced, noCursor                    int
+	inversions                                            int // realtime events after a later one on the same connection
 	finalApplied                                          int
 	cascadeNoCursor                                       []string // messages of reaction deletes without a cursor
 	errors                                                []string
@@ -105,6 +107,7 @@ func (s *chaosStats) errorf(format string, args ...any) {
 // is touched by its own goroutine only.
 type chaosClient struct {
 	index    int
+	began    time.Time // the test's start, for the timeline
 	user     chaosUser
 	kind     chaosKind
 	endpoint string // realtime: the writer or a node
@@ -119,7 +122,8 @@ type chaosClient struct {
 	msgRoom map[string]string
 
 	needSubscribe, needSync bool
-	applying                *int // counts state changes while set (the final sync)
+	connMax                 int64 // the highest seq received on this connection
+	applying                *int  // counts state changes while set (the final sync)
 
 	held  []chaosHeld
 	stats chaosStats
@@ -162,7 +166,7 @@ func (c *chaosConn) isClosed() bool {
 
 func newChaosClient(index int, user chaosUser, kind chaosKind, endpoint, rest string, api, streams *http.Client) *chaosClient {
 	return &chaosClient{
-		index: index, user: user, kind: kind, endpoint: endpoint, rest: rest, http: api, streams: streams,
+		index: index, began: time.Now(), user: user, kind: kind, endpoint: endpoint, rest: rest, http: api, streams: streams,
 		rooms: map[string]*chaosRoom{}, pending: map[string]bool{}, selfSeq: map[string]int64{}, msgRoom: map[string]string{},
 		final: make(chan chan chaosFinal), done: make(chan struct{}),
 	}
@@ -237,6 +241,7 @@ func (c *chaosClient) run(ctx context.Context) {
 		c.conn = conn
 		c.connMu.Unlock()
 		c.needSubscribe, c.needSync = true, true
+		c.connMax = 0
 		if c.settle(ctx, conn) {
 			c.mark('C', c.cursor)
 			c.ready.Store(true)
@@ -328,7 +333,9 @@ func (c *chaosClient) settle(ctx context.Context, conn *chaosConn) bool {
 				chaosSleep(ctx, min(100*failures, 1000))
 				continue
 			case status == http.StatusForbidden:
-				// A room left while away: the sync says which, then subscribe again.
+				// A room left while away: the sync says which, then subscribe
+				// again, and sync once more: what came between this sync and
+				// the subscription is in neither otherwise.
 				if refusals++; refusals > 5 {
 					c.stats.errorf("subscribe refused 5 times after syncing")
 					return false
@@ -336,6 +343,13 @@ func (c *chaosClient) settle(ctx context.Context, conn *chaosConn) bool {
 				c.needSync = true
 			case status == http.StatusNoContent:
 				c.needSubscribe = false
+				if refusals > 0 {
+					c.needSync, refusals = true, 0
+				}
+			case status == http.StatusNotFound:
+				// The connection ended meanwhile (a node dropped it): reconnect.
+				c.stats.subscribeRetries++
+				return false
 			default:
 				c.stats.errorf("subscribe: %d", status)
 				return false
@@ -484,6 +498,11 @@ func (c *chaosClient) handleRaw(raw chaosRaw) {
 		return
 	}
 	c.stats.realtime++
+	if seq := chaosSeq(p.Cursor); seq > 0 && seq < c.connMax {
+		c.stats.inversions++
+	} else {
+		c.connMax = max(c.connMax, seq)
+	}
 	ev := chaosEvent{cursor: p.Cursor, record: p.Record}
 	if room, ok := strings.CutPrefix(raw.name, "chat/rooms/"); ok {
 		if p.Type == "typing" {
@@ -537,6 +556,9 @@ func (c *chaosClient) apply(ev chaosEvent) {
 	if ev.room == "" {
 		c.stats.unplaced++
 		return
+	}
+	if ev.seq == 0 {
+		return // no cursor (counted above): it cannot be put in order
 	}
 	room := ev.room
 

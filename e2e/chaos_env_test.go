@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -173,6 +174,7 @@ func (p *chaosWriterProc) logTail() string {
 // chaosNode is a realtime node in this process.
 type chaosNode struct {
 	addr, url, writer, natsURL string
+	logPath                    string // "": logs discarded
 	cancel                     context.CancelFunc
 	done                       chan error
 }
@@ -180,7 +182,15 @@ type chaosNode struct {
 func (n *chaosNode) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel, n.done = cancel, make(chan error, 1)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var out io.Writer = io.Discard
+	if n.logPath != "" {
+		f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		out = f // left open: the test's process ends soon after
+	}
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
 		n.done <- chatmodule.RunRealtimeNode(ctx, realtime.NodeConfig{Writer: n.writer, Logger: logger},
 			chatmodule.NATSConfig{URL: n.natsURL, SubjectPrefix: chaosNATSPrefix}, n.addr)
@@ -215,6 +225,8 @@ func (n *chaosNode) stop() {
 // chaosWorld is a topology: the writer, and in a cluster NATS and two nodes.
 type chaosWorld struct {
 	cluster  bool
+	began    time.Time
+	actions  []string // what the schedule did, when
 	writer   *chaosWriterProc
 	nodes    []*chaosNode
 	natsPort int
@@ -226,7 +238,19 @@ type chaosWorld struct {
 func newChaosWorld(t *testing.T, cluster bool) *chaosWorld {
 	t.Helper()
 	tmp := t.TempDir()
-	w := &chaosWorld{cluster: cluster}
+	if keep := os.Getenv("PBCHAT_CHAOS_LOGS"); keep != "" {
+		// Keep the writer's data dir (its logs are in auxiliary.db) and the
+		// nodes' logs, for a look after the run.
+		tmp = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "-"))
+		if err := os.RemoveAll(tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("writer data dir and node logs in %s", tmp)
+	}
+	w := &chaosWorld{cluster: cluster, began: time.Now()}
 	writerAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	w.writer = &chaosWriterProc{dir: filepath.Join(tmp, "pb_data"), addr: writerAddr, url: "http://" + writerAddr, logPath: filepath.Join(tmp, "writer.log")}
 	if cluster {
@@ -250,6 +274,9 @@ func newChaosWorld(t *testing.T, cluster bool) *chaosWorld {
 		for i := 0; i < 2; i++ {
 			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			n := &chaosNode{addr: addr, url: "http://" + addr, writer: w.writer.url, natsURL: w.writer.natsURL}
+			if os.Getenv("PBCHAT_CHAOS_LOGS") != "" {
+				n.logPath = filepath.Join(tmp, fmt.Sprintf("node%d.log", i))
+			}
 			if err := n.start(); err != nil {
 				t.Fatal(err)
 			}
@@ -301,8 +328,9 @@ type chaosRestarts struct {
 
 // chaosAction is one step of a cycle of the schedule, at an offset.
 type chaosAction struct {
-	at  time.Duration
-	run func(cycle int) error
+	at   time.Duration
+	name string
+	run  func(cycle int) error
 }
 
 // schedule is the topology's cycle: what goes wrong, when. One process:
@@ -323,25 +351,25 @@ func (w *chaosWorld) schedule(r *chaosRestarts) []chaosAction {
 	}
 	if !w.cluster {
 		return []chaosAction{
-			{5 * time.Second, restartWriter(syscall.SIGKILL)},
-			{14 * time.Second, restartWriter(syscall.SIGTERM)},
+			{5 * time.Second, "writer killed and started", restartWriter(syscall.SIGKILL)},
+			{14 * time.Second, "writer stopped and started", restartWriter(syscall.SIGTERM)},
 		}
 	}
 	return []chaosAction{
-		{1500 * time.Millisecond, func(cycle int) error {
+		{1500 * time.Millisecond, "node restarted", func(cycle int) error {
 			n := w.nodes[cycle%len(w.nodes)]
 			n.stop()
 			time.Sleep(500 * time.Millisecond) // the node is away
 			r.nodeRestarts++
 			return n.start()
 		}},
-		{4 * time.Second, func(int) error {
+		{4 * time.Second, "NATS away", func(int) error {
 			w.stopNATS()
 			r.natsOutages++
 			time.Sleep(10 * time.Second) // NATS is away for 10 s
 			return w.startNATS()
 		}},
-		{16 * time.Second, restartWriter(syscall.SIGKILL)},
+		{16 * time.Second, "writer killed and started", restartWriter(syscall.SIGKILL)},
 	}
 }
 
@@ -361,9 +389,11 @@ func (w *chaosWorld) runSchedule(end time.Time, r *chaosRestarts) error {
 				return nil
 			}
 			time.Sleep(time.Until(at))
+			from := time.Since(w.began)
 			if err := a.run(cycle); err != nil {
 				return err
 			}
+			w.actions = append(w.actions, fmt.Sprintf("%s %s–%s", a.name, from.Round(time.Millisecond), time.Since(w.began).Round(time.Millisecond)))
 		}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
+	"github.com/pocketbase/pocketbase/tools/router"
 
 	"github.com/pbchat/pbchat/migrations"
 )
@@ -155,6 +156,11 @@ func (l *eventLog) save(e *core.RecordEvent, action string) error {
 		if err := e.Next(); err != nil {
 			return err
 		}
+		if action == "update" {
+			if err := stillThere(tx, e.Record); err != nil {
+				return err
+			}
+		}
 		entry, ok, err := entryOf(tx, e.Record, typ, action)
 		if err != nil || !ok {
 			return err
@@ -166,6 +172,22 @@ func (l *eventLog) save(e *core.RecordEvent, action string) error {
 		l.push(e.Record, c)
 		return nil
 	})
+}
+
+// stillThere fails an update whose record was deleted after the request
+// loaded it: its UPDATE changed no row, and logging (and publishing) it
+// would bring the record back after its deletion in every client's view.
+func stillThere(tx core.App, record *core.Record) error {
+	var n int
+	err := tx.NonconcurrentDB().Select("count(*)").From(record.Collection().Name).
+		Where(dbx.HashExp{"id": record.Id}).Row(&n)
+	if err != nil {
+		return fmt.Errorf("pbchat event log: %s %s: %w", record.Collection().Name, record.Id, err)
+	}
+	if n == 0 {
+		return router.NewNotFoundError("The record was deleted while it was being updated.", nil)
+	}
+	return nil
 }
 
 // deleted logs a delete as a tombstone (id, room, type; the member of a

@@ -151,7 +151,14 @@ func (h *Hub) apply(pb subscriptions.Client, user string, topics map[string][]st
 		}
 	}
 	h.clients[pb.Id()] = c
-	changed = append(changed, h.index(c)...)
+	h.index(c)
+	// Every room of the client, not only those it is the first to want: a
+	// Follow that another client's install has under way must be done (on
+	// a node, its NATS subscription confirmed) before this subscription is
+	// answered, since the client catches up by sync right after.
+	for room := range c.rooms {
+		changed = append(changed, room)
+	}
 	return nil
 }
 
