@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { startServer, repoRoot, publicDir } from "../../lib/server.mjs";
+import { eventually } from "../lib/people.mjs";
 import { landscapePNG } from "../lib/picture.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -26,21 +27,6 @@ let ann, ben; // { context, page, name }
 const pageErrors = [];
 const clientErrors = []; // the client's own console.error lines ("pbchat: …"): a sync that failed, a resubscribe refused
 
-/** Polls fn until it returns a truthy value; fails with what it last saw. */
-async function eventually(fn, what, timeout = 10_000) {
-    const deadline = Date.now() + timeout;
-    let last;
-    for (;;) {
-        try {
-            last = await fn();
-            if (last) return last;
-        } catch (err) {
-            last = err.message;
-        }
-        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-        await new Promise((r) => setTimeout(r, 100));
-    }
-}
 
 const text = (locator) => locator.textContent({ timeout: 1000 });
 const roomItem = (page, name) => page.locator(".room-item").filter({ has: page.locator(".room-name-text").getByText(name, { exact: true }) });

@@ -15,6 +15,7 @@ import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
 import path from "node:path";
 import { startServer, publicDir, repoRoot } from "../../lib/server.mjs";
+import { eventually, signUp, call as callAs, api as apiAs } from "../lib/people.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
@@ -22,54 +23,19 @@ let server, browser, ann, ben, room;
 const pageErrors = [];
 let probe = {}; // what the server supports: fields of a message, routes, collections
 
-async function eventually(fn, what, timeout = 10_000) {
-    const deadline = Date.now() + timeout;
-    let last;
-    for (;;) {
-        try {
-            last = await fn();
-            if (last) return last;
-        } catch (err) {
-            last = err.message;
-        }
-        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-        await new Promise((r) => setTimeout(r, 100));
-    }
-}
 
-async function newPerson(name, email) {
-    const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
-    const page = await context.newPage();
-    page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`));
-    page.on("console", (m) => { if (process.env.DEBUG_CONSOLE) console.log(`[${name} ${m.type()}] ${m.text()}`); });
-    page.on("dialog", (d) => d.accept(page.promptAnswer ?? undefined)); // confirm() and prompt()
-    await page.goto(server.url);
-    await page.getByRole("button", { name: "Create an account" }).click();
-    await page.getByLabel("Name").fill(name);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill("correct horse battery");
-    await page.getByRole("button", { name: "Create account" }).click();
-    await page.locator(".me-name", { hasText: name }).waitFor();
-    const auth = await page.evaluate(() => JSON.parse(localStorage.getItem("pocketbase_auth")));
-    return { context, page, name, token: auth.token, id: auth.record.id };
-}
+const newPerson = (name, email) => signUp(browser, server.url, name, email, {
+    onPage: (page) => {
+        page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`));
+        page.on("console", (m) => { if (process.env.DEBUG_CONSOLE) console.log(`[${name} ${m.type()}] ${m.text()}`); });
+        page.on("dialog", (d) => d.accept(page.promptAnswer ?? undefined)); // confirm() and prompt()
+    },
+});
 
-async function call(person, method, urlPath, body) {
-    const res = await fetch(server.url + urlPath, {
-        method,
-        headers: { Authorization: person.token, ...(body && !(body instanceof FormData) ? { "Content-Type": "application/json" } : {}) },
-        body: body ? (body instanceof FormData ? body : JSON.stringify(body)) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-}
 
-async function api(person, method, urlPath, body) {
-    const res = await call(person, method, urlPath, body);
-    if (res.status >= 300) assert.fail(`${method} ${urlPath}: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body;
-}
 
+const call = (person, ...request) => callAs(server.url, person, ...request);
+const api = (person, ...request) => apiAs(server.url, person, ...request);
 const post = (person, fields) => api(person, "POST", "/api/collections/chat_messages/records", { room: room.id, ...fields });
 const msg = (page, words) => page.locator(".timeline > .msg", { hasText: words });
 

@@ -15,6 +15,7 @@ import crypto from "node:crypto";
 import http from "node:http";
 import { chromium } from "playwright-core";
 import { startServer, publicDir } from "../../lib/server.mjs";
+import { eventually as within, signUp, api as apiAs } from "../lib/people.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
@@ -38,47 +39,14 @@ function decryptPush(body, ecdh, auth) {
     return plain.subarray(0, end - 1).toString("utf8");
 }
 
-async function eventually(fn, what, timeout = 30_000) {
-    const deadline = Date.now() + timeout;
-    let last;
-    for (;;) {
-        try {
-            last = await fn();
-            if (last) return last;
-        } catch (err) {
-            last = err.message;
-        }
-        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-        await new Promise((r) => setTimeout(r, 200));
-    }
-}
 
 let server, browser, pushService;
+// A push waits for the coalescing window (10 s) first.
+const eventually = (fn, what, timeout = 30_000) => within(fn, what, timeout);
+const newPerson = (name, email) => signUp(browser, server.url, name, email);
+const api = (person, ...request) => apiAs(server.url, person, ...request);
 
-async function newPerson(name, email) {
-    const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
-    const page = await context.newPage();
-    await page.goto(server.url);
-    await page.getByRole("button", { name: "Create an account" }).click();
-    await page.getByLabel("Name").fill(name);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill("correct horse battery");
-    await page.getByRole("button", { name: "Create account" }).click();
-    await page.locator(".me-name", { hasText: name }).waitFor();
-    const auth = await page.evaluate(() => JSON.parse(localStorage.getItem("pocketbase_auth")));
-    return { context, page, name, token: auth.token, id: auth.record.id };
-}
 
-async function api(person, method, urlPath, body) {
-    const res = await fetch(server.url + urlPath, {
-        method,
-        headers: { Authorization: person.token, ...(body ? { "Content-Type": "application/json" } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-    });
-    const answer = await res.text();
-    if (!res.ok) assert.fail(`${method} ${urlPath}: ${res.status} ${answer}`);
-    return answer ? JSON.parse(answer) : null;
-}
 
 describe("push notifications", () => {
     before(async () => {

@@ -7,37 +7,17 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { startServer, publicDir } from "../../lib/server.mjs";
+import { signUp, api as apiAs } from "../lib/people.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 let server, browser;
 const pageErrors = [];
+const newPerson = (name, email) => signUp(browser, server.url, name, email,
+    { onPage: (page) => page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`)) });
+const api = (person, ...request) => apiAs(server.url, person, ...request);
 
-async function newPerson(name, email) {
-    const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
-    const page = await context.newPage();
-    page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`));
-    await page.goto(server.url);
-    await page.getByRole("button", { name: "Create an account" }).click();
-    await page.getByLabel("Name").fill(name);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill("correct horse battery");
-    await page.getByRole("button", { name: "Create account" }).click();
-    await page.locator(".me-name", { hasText: name }).waitFor();
-    const auth = await page.evaluate(() => JSON.parse(localStorage.getItem("pocketbase_auth")));
-    return { context, page, name, token: auth.token, id: auth.record.id };
-}
 
-async function api(person, method, urlPath, body) {
-    const res = await fetch(server.url + urlPath, {
-        method,
-        headers: { Authorization: person.token, ...(body ? { "Content-Type": "application/json" } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-    });
-    const answer = await res.text();
-    if (!res.ok) assert.fail(`${method} ${urlPath}: ${res.status} ${answer}`);
-    return answer ? JSON.parse(answer) : null;
-}
 
 describe("message search", () => {
     before(async () => {
