@@ -17,7 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/pbchat/pbchat/bench"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -399,7 +399,7 @@ func (c *chaosClient) subscriptions() []string {
 
 func (c *chaosClient) subscribe(ctx context.Context, conn *chaosConn) (int, error) {
 	body, _ := json.Marshal(map[string]any{"clientId": conn.clientID, "subscriptions": c.subscriptions()})
-	status, _, err := chaosCall(ctx, c.http, http.MethodPost, c.endpoint+"/api/realtime", c.user.token, body)
+	status, _, err := bench.Call(ctx, c.http, http.MethodPost, c.endpoint+"/api/realtime", c.user.token, body)
 	return status, err
 }
 
@@ -708,7 +708,7 @@ func (c *chaosClient) loadPending(ctx context.Context) error {
 func (c *chaosClient) loadRoom(ctx context.Context, room string) (*chaosRoom, error) {
 	r := newChaosRoom()
 	var rec map[string]any
-	status, body, err := chaosCall(ctx, c.http, http.MethodGet, c.rest+"/api/collections/chat_rooms/records/"+room, c.user.token, nil)
+	status, body, err := bench.Call(ctx, c.http, http.MethodGet, c.rest+"/api/collections/chat_rooms/records/"+room, c.user.token, nil)
 	if err != nil || status >= 500 {
 		return nil, fmt.Errorf("load room: %d %v", status, err)
 	}
@@ -766,7 +766,7 @@ func (c *chaosClient) loadRoom(ctx context.Context, room string) (*chaosRoom, er
 }
 
 func (c *chaosClient) getJSON(ctx context.Context, path string, out any) error {
-	status, body, err := chaosCall(ctx, c.http, http.MethodGet, c.rest+path, c.user.token, nil)
+	status, body, err := bench.Call(ctx, c.http, http.MethodGet, c.rest+path, c.user.token, nil)
 	if err != nil {
 		return err
 	}
@@ -774,31 +774,6 @@ func (c *chaosClient) getJSON(ctx context.Context, path string, out any) error {
 		return fmt.Errorf("GET %s: %d %s", path, status, chaosTruncate(body))
 	}
 	return json.Unmarshal(body, out)
-}
-
-// chaosCall sends one request and reads the answer.
-func chaosCall(ctx context.Context, client *http.Client, method, url, token string, body []byte) (int, []byte, error) {
-	var reader io.Reader
-	if body != nil {
-		reader = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, reader)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", token)
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	out, err := io.ReadAll(res.Body)
-	return res.StatusCode, out, err
 }
 
 // chaosSeq is the position part of a cursor ("<epoch>.<seq>"); the test

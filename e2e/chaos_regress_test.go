@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/pbchat/pbchat/bench"
 	"io"
 	"log/slog"
 	"net/http"
@@ -94,7 +95,7 @@ func TestChaosFoundSubscribeAnsweredBeforeTheRoomIsFollowed(t *testing.T) {
 		answered := make(chan int, 1)
 		go func() {
 			body, _ := json.Marshal(map[string]any{"clientId": conn.ClientID, "subscriptions": []string{"chat/rooms/" + room}})
-			status, _, _ := chaosCall(context.Background(), http.DefaultClient, http.MethodPost, server.URL+"/api/realtime", u.Token, body)
+			status, _, _ := bench.Call(context.Background(), http.DefaultClient, http.MethodPost, server.URL+"/api/realtime", u.Token, body)
 			answered <- status
 		}()
 		return answered

@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/pbchat/pbchat/bench"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -132,7 +133,7 @@ func chaosDo(ctx context.Context, api *http.Client, method, url, token string, b
 	}
 	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	status, out, err := chaosCall(callCtx, api, method, url, token, raw)
+	status, out, err := bench.Call(callCtx, api, method, url, token, raw)
 	var decoded map[string]any
 	_ = json.Unmarshal(out, &decoded)
 	return status, decoded, err
