@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -366,4 +367,35 @@ func TestRealtimeSubscriptionWithFilterDelivers(t *testing.T) {
 	if ev.RecordID() != id {
 		t.Fatalf("filtered subscription got %v", ev.Data)
 	}
+}
+
+// TestRealtimeCascadedDeletesCarryACursor: the reactions that go with a
+// deleted message have no log row of their own, yet their stock delete
+// events carry a cursor: one from which sync still gives message.deleted.
+func TestRealtimeCascadedDeletesCarryACursor(t *testing.T) {
+	inTopologies(t, func(t *testing.T, f *realtimeFixture) {
+		bob := f.connect(f.bob)
+		sub := "chat_message_reactions/*"
+		if res := bob.Subscribe(sub); res.Status != http.StatusNoContent {
+			t.Fatalf("subscribe: %d %s", res.Status, res)
+		}
+		id := f.post(t, f.alice, f.group, "soon gone")
+		reaction := f.env.Do(f.bob, http.MethodPost, "/api/collections/chat_message_reactions/records", map[string]any{"message": id, "reaction": "👍"})
+		if reaction.Status != http.StatusOK {
+			t.Fatalf("react: %d %s", reaction.Status, reaction)
+		}
+		bob.Expect(t, sub, byID(reaction.Str("id")), wait)
+		if res := f.env.Do(f.alice, http.MethodDelete, "/api/collections/chat_messages/records/"+id, nil); res.Status != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", res.Status, res)
+		}
+		ev := bob.Expect(t, sub, func(ev chattest.Event) bool { return ev.Action() == "delete" && ev.RecordID() == reaction.Str("id") }, wait)
+		cursor, _ := ev.Data["cursor"].(string)
+		if cursor == "" {
+			t.Fatalf("the cascaded reaction delete came without a cursor: %v", ev.Data)
+		}
+		res := f.env.Do(f.bob, http.MethodGet, "/api/chat/sync?since="+url.QueryEscape(cursor), nil)
+		if !strings.Contains(res.String(), `"message.deleted"`) || !strings.Contains(res.String(), id) {
+			t.Errorf("sync from the cascaded event's cursor misses message.deleted: %s", res)
+		}
+	})
 }

@@ -102,10 +102,11 @@ type eventLog struct {
 	// their messages and reactions go without a row each (room.deleted says it).
 	cascading sync.Map
 
-	// beforeDeletion holds, per room whose deletion has been written, the
-	// cursor just before its room.deleted row: the cursor of the stock
-	// events of what the deletion cascaded (they have no rows of their
-	// own), so that a client resuming from one of them still gets room.deleted.
+	// beforeDeletion holds, per room or message whose deletion has been
+	// written ("collection/id"), the cursor just before its row: the cursor
+	// of the stock events of what the deletion cascaded (a room's messages,
+	// a message's reactions: they have no rows of their own), so that a
+	// client resuming from one of them still gets the deletion.
 	beforeDeletion sync.Map
 }
 
@@ -169,6 +170,9 @@ func (l *eventLog) save(e *core.RecordEvent, action string) error {
 		if err != nil {
 			return err
 		}
+		if entry.collection == migrations.Messages {
+			l.beforeDeletion.Store(deletionKey(entry.collection, entry.recordID), cursor{epoch: c.epoch, seq: c.seq - 1})
+		}
 		l.push(e.Record, c)
 		return nil
 	})
@@ -231,7 +235,7 @@ func (l *eventLog) deleteRoom(e *core.RecordEvent, tx core.App, typ string) erro
 	if err != nil {
 		return err
 	}
-	l.beforeDeletion.Store(roomID, cursor{epoch: c.epoch, seq: c.seq - 1})
+	l.beforeDeletion.Store(deletionKey(migrations.Rooms, roomID), cursor{epoch: c.epoch, seq: c.seq - 1})
 	key := cascadeKey{tx.NonconcurrentDB(), roomID}
 	l.cascading.Store(key, struct{}{})
 	err = e.Next()
@@ -405,17 +409,21 @@ func (l *eventLog) push(record *core.Record, c cursor) {
 	l.pendingMu.Unlock()
 }
 
-// cascadeCursor is the cursor of a stock event that a room's deletion
-// cascaded ("" when the room is not being deleted).
-func (l *eventLog) cascadeCursor(room string) string {
-	if c, ok := l.beforeDeletion.Load(room); ok {
+func deletionKey(collection, id string) string { return collection + "/" + id }
+
+// cascadeCursor is the cursor of a stock event that the deletion of a room
+// or a message (collection, id) cascaded ("" when there is none).
+func (l *eventLog) cascadeCursor(collection, id string) string {
+	if c, ok := l.beforeDeletion.Load(deletionKey(collection, id)); ok {
 		return c.(cursor).String()
 	}
 	return ""
 }
 
-// deletionDone forgets a room's deletion once its events are out (or it failed).
-func (l *eventLog) deletionDone(room string) { l.beforeDeletion.Delete(room) }
+// deletionDone forgets a deletion once its events are out (or it failed).
+func (l *eventLog) deletionDone(collection, id string) {
+	l.beforeDeletion.Delete(deletionKey(collection, id))
+}
 
 // pop takes the cursor of the record's oldest unpublished change ("" when none).
 func (l *eventLog) pop(record *core.Record) string {

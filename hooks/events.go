@@ -52,9 +52,12 @@ func (h *events) deleted(e *core.RecordEvent) error {
 	room, _ := h.deletedRooms.LoadAndDelete(e.Record)
 	roomID, _ := room.(string)
 	h.emit(e.Record, "delete", roomID)
-	if e.Record.Collection().Name == migrations.Rooms {
+	switch e.Record.Collection().Name {
+	case migrations.Rooms:
 		h.roomsDeleting.Delete(roomID)
-		h.log.deletionDone(roomID)
+		h.log.deletionDone(migrations.Rooms, roomID)
+	case migrations.Messages:
+		h.log.deletionDone(migrations.Messages, e.Record.Id)
 	}
 	return e.Next()
 }
@@ -62,8 +65,8 @@ func (h *events) deleted(e *core.RecordEvent) error {
 func (h *events) deleteFailed(e *core.RecordErrorEvent) error {
 	if room, ok := h.deletedRooms.LoadAndDelete(e.Record); ok && e.Record.Collection().Name == migrations.Rooms {
 		h.roomsDeleting.Delete(room)
-		h.log.deletionDone(room.(string))
 	}
+	h.log.deletionDone(e.Record.Collection().Name, e.Record.Id)
 	return e.Next()
 }
 
@@ -112,8 +115,12 @@ func (h *events) emit(record *core.Record, action, room string) {
 	if _, cascading := h.roomsDeleting.Load(event.Room); cascading && collection != migrations.Rooms {
 		event.Type, event.Member = "", ""
 		if event.Cursor == "" {
-			event.Cursor = h.log.cascadeCursor(event.Room)
+			event.Cursor = h.log.cascadeCursor(migrations.Rooms, event.Room)
 		}
+	}
+	if event.Cursor == "" && action == "delete" && collection == migrations.MessageReacts {
+		// It went with its message, whose message.deleted says it.
+		event.Cursor = h.log.cascadeCursor(migrations.Messages, record.GetString("message"))
 	}
 	if event.Room == "" && len(event.Users) == 0 {
 		return // e.g. a reaction whose message went in the same cascade: message.deleted says it
