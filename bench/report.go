@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -24,7 +23,17 @@ type Results struct {
 
 	Sizes    []SizeResults
 	Realtime []*RealtimeResult
+	// Capacity is the capacity scenario's outcome (bench/capacity*.go);
+	// nil when it did not run, and its targets then read "not measured".
+	Capacity *CapacityFigures
 	Notes    []string
+
+	// ProfileDir holds the run's CPU and heap profiles; ProfileNotes the
+	// top functions of those behind missed targets (AttachProfileNotes).
+	ProfileDir   string
+	ProfileNotes map[string]profileNote
+	// Charts are the SVG charts written by WriteCharts, linked from the report.
+	Charts []ChartFile
 }
 
 // SizeResults are the send and read scenarios on one dataset.
@@ -198,102 +207,6 @@ func (r *Results) realtime(clients int, style string) *RealtimeResult {
 	return nil
 }
 
-type target struct {
-	name, goal, got string
-	met             *bool
-	miss            string
-}
-
-func boolp(b bool) *bool { return &b }
-
-// Targets checks the targets against the largest dataset and client counts.
-func (r *Results) Targets() []target {
-	var out []target
-	if len(r.Sizes) > 0 {
-		largest := r.Sizes[len(r.Sizes)-1]
-		size := largest.Dataset.Messages
-		if pb, hand := r.send(size, 64, SendPbchat), r.send(size, 64, SendHand); pb != nil && hand != nil {
-			t := target{name: fmt.Sprintf("send, c=64, %s messages", sizeName(size)), goal: "≥ 1,500 msg/s", got: fmt.Sprintf("%.0f msg/s", pb.PerSecond), met: boolp(pb.PerSecond >= 1500)}
-			if !*t.met {
-				t.miss = fmt.Sprintf("%.0f%% short", 100*(1-pb.PerSecond/1500))
-				if pb.OtherCores >= 0.2 {
-					t.miss += fmt.Sprintf("; other processes kept %.1f of the %d cores busy meanwhile, and at its %s µs of CPU per message two free cores would carry about %.0f msg/s",
-						pb.OtherCores, r.Machine.CPUs, fus(pb.CPUPerMsg), float64(r.Machine.CPUs)/pb.CPUPerMsg.Seconds())
-				}
-			}
-			out = append(out, t)
-			cost := float64(pb.CPUPerMsg) / float64(hand.CPUPerMsg)
-			t = target{name: "send cost per message vs hand-written rule (CPU, c=64)", goal: "≤ 1.30×", got: fmt.Sprintf("%.2f× (%s vs %s µs)", cost, fus(pb.CPUPerMsg), fus(hand.CPUPerMsg)), met: boolp(cost <= 1.3)}
-			if !*t.met {
-				t.miss = fmt.Sprintf("%.0f%% over", 100*(cost/1.3-1))
-			}
-			out = append(out, t)
-			wall := hand.PerSecond / pb.PerSecond
-			t = target{name: "send wall time per message vs hand-written rule (c=64)", goal: "≤ 1.30×", got: fmt.Sprintf("%.2f×", wall), met: boolp(wall <= 1.3)}
-			if !*t.met {
-				t.miss = fmt.Sprintf("%.0f%% over", 100*(wall/1.3-1))
-			}
-			out = append(out, t)
-		}
-		for _, what := range []string{"overview", "unread"} {
-			if x := largest.read(what, "pbchat"); x != nil {
-				t := target{name: fmt.Sprintf("%s p50, user in %d rooms, %s messages", what, FocusRooms, sizeName(size)), goal: "≤ 5 ms", got: fms(x.P50) + " ms", met: boolp(x.P50 <= 5*time.Millisecond)}
-				if !*t.met {
-					t.miss = fmt.Sprintf("%.1f× the target", ms(x.P50)/5)
-				}
-				out = append(out, t)
-			}
-		}
-	}
-	maxClients := 0
-	for _, x := range r.Realtime {
-		maxClients = max(maxClients, x.Config.Clients)
-	}
-	if maxClients > 0 {
-		held := true
-		for _, x := range r.Realtime {
-			if x.Config.Clients == maxClients && (x.Connected < x.Config.Clients || x.Lost > 0) {
-				held = false
-			}
-		}
-		t := target{name: "SSE clients held in one process", goal: "10,000", got: fmt.Sprintf("%d in every style", maxClients)}
-		switch {
-		case !held:
-			t.met, t.got = boolp(false), fmt.Sprintf("not all of %d connected and stayed", maxClients)
-		case maxClients >= 10000:
-			t.met = boolp(true)
-		default:
-			t.miss = "not measured: this run went up to " + strconv.Itoa(maxClients)
-		}
-		out = append(out, t)
-		for _, style := range []string{StyleRoomTopics, StyleStockPbchat} {
-			if x := r.realtime(maxClients, style); x != nil {
-				t := target{name: fmt.Sprintf("1,000-member room, %d clients, %s: p99 until each member has it", maxClients, style), goal: "≤ 100 ms", got: fms(x.Big.DeliveryP99) + " ms (last member: p99 " + fms(x.Big.AllP99) + " ms)", met: boolp(x.Big.DeliveryP99 <= 100*time.Millisecond)}
-				if !*t.met {
-					t.miss = fmt.Sprintf("%.1f× the target", ms(x.Big.DeliveryP99)/100)
-				}
-				out = append(out, t)
-			}
-		}
-	}
-	if x, stock := r.realtime(5000, StyleRoomTopics), r.realtime(5000, StyleStock); x != nil {
-		t := target{name: "50-member room among 5k clients, room topics: CPU per message", goal: "≤ 2 ms", got: fms(x.Small.CPUPerMessage) + " ms", met: boolp(x.Small.CPUPerMessage <= 2*time.Millisecond)}
-		if !*t.met {
-			t.miss = fmt.Sprintf("%.0f%% over", 100*(ms(x.Small.CPUPerMessage)/2-1))
-		}
-		out = append(out, t)
-		if stock != nil {
-			f := float64(stock.Small.CPUPerMessage) / float64(x.Small.CPUPerMessage)
-			t := target{name: "same, cheaper than stock PocketBase by", goal: "≥ 300×", got: fmt.Sprintf("%.0f× (%s ms vs %s ms)", f, fms(stock.Small.CPUPerMessage), fms(x.Small.CPUPerMessage)), met: boolp(f >= 300)}
-			if !*t.met {
-				t.miss = fmt.Sprintf("%.0f%% short", 100*(1-f/300))
-			}
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // Markdown renders the generated section.
 func (r *Results) Markdown() string {
 	var b strings.Builder
@@ -315,21 +228,13 @@ func (r *Results) Markdown() string {
 		"held by a second process on loopback, so realtime CPU and memory are the server's alone. Request logs are off on every side " +
 		"(they cost the same everywhere). Datasets are written straight into the real tables with batched SQL inserts, one transaction per batch.\n\n")
 
-	p("### Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")
-	for _, t := range r.Targets() {
-		met := "–"
-		if t.met == nil && t.miss != "" {
-			met = t.miss
+	r.writeTargets(p)
+	if len(r.Charts) > 0 {
+		p("### Charts\n\n")
+		for _, c := range r.Charts {
+			p("![%s](%s)\n\n", c.Title, c.Path)
 		}
-		if t.met != nil {
-			met = map[bool]string{true: "yes", false: "**no**"}[*t.met]
-			if t.miss != "" {
-				met += " (" + t.miss + ")"
-			}
-		}
-		p("| %s | %s | %s | %s |\n", t.name, t.goal, t.got, met)
 	}
-	p("\n")
 
 	if len(r.Sizes) > 0 {
 		p("### Datasets\n\n| messages | rooms | users | memberships | attachments | reactions | busiest room | written in | database |\n|---|---|---|---|---|---|---|---|---|\n")
