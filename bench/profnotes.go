@@ -86,7 +86,7 @@ func parsePprofTop(out string) (summary string, rows []string) {
 			summary = trimmed
 		case strings.HasPrefix(trimmed, "flat") && strings.Contains(trimmed, "cum%"):
 			table = true
-			rows = append(rows, trimmed)
+			rows = append(rows, strings.TrimRight(line, " "))
 		case table && trimmed != "":
 			rows = append(rows, strings.TrimRight(line, " "))
 		}

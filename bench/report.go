@@ -231,6 +231,7 @@ func (r *Results) Markdown() string {
 	r.writeTargets(p)
 	if len(r.Charts) > 0 {
 		p("### Charts\n\n")
+		p("Drawn as SVG by the command from this run's figures (`-full` writes them into `docs/`, `-charts DIR` anywhere).\n\n")
 		for _, c := range r.Charts {
 			p("![%s](%s)\n\n", c.Title, c.Path)
 		}

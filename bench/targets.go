@@ -231,7 +231,7 @@ func (r *Results) Targets() []target {
 		}
 		t := target{name: fmt.Sprintf("%s, %d clients", cpuName, maxClients), goal: cpuGoal, got: strings.Join(got, ", "), met: boolp(worst <= targetPerEvent)}
 		if !*t.met {
-			t.miss = over(float64(worst), float64(targetPerEvent)) + " (the message's insert is in the figure)"
+			t.miss = over(float64(worst), float64(targetPerEvent)) + "; the message's insert is in the figure"
 			t.profile = &profileRef{label: fmt.Sprintf("realtime-%d-%s", maxClients, strings.ReplaceAll(StyleRoomTopics, " ", "-")),
 				about: "the measured messages of the fan-out run, pbchat room topics (insert, fan-out, socket writes)"}
 		}
@@ -431,7 +431,7 @@ func (r *Results) writeTargets(p func(string, ...any)) {
 		p("#### What remains: the profiles of the missed targets\n\n")
 		p("The top functions by own time (`go tool pprof -top -nodecount=%d`) of the profile of the scenario that measured each missed target; `cum` counts the functions it calls too.\n\n", profileTopN)
 		for _, t := range missed {
-			p("- **%s** (%s).", t.name, t.metCell())
+			p("- **%s**: %s.", t.name, t.miss)
 			if t.profile == nil {
 				p(" No profile covers it.\n")
 				continue

@@ -1,6 +1,10 @@
 package bench
 
 import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -250,10 +254,40 @@ Showing top 3 nodes out of 210
 	if summary != "Showing nodes accounting for 1.20s, 20.69% of 5.80s total" {
 		t.Errorf("summary %q", summary)
 	}
-	if len(rows) != 4 || !strings.HasPrefix(rows[0], "flat") || !strings.HasSuffix(rows[3], "(*encodeState).string (inline)") {
+	if len(rows) != 4 || !strings.HasPrefix(strings.TrimSpace(rows[0]), "flat") || !strings.HasSuffix(rows[3], "(*encodeState).string (inline)") {
 		t.Errorf("rows %q", rows)
 	}
 	if _, rows := parsePprofTop("File: x\nShowing nodes accounting for 0, 0% of 0 total\n      flat  flat%   sum%        cum   cum%\n"); rows != nil {
 		t.Errorf("an empty table gives rows %q", rows)
+	}
+}
+
+// A real heap profile read through `go tool pprof`: the note lists its top functions.
+func TestProfileTopReadsAProfile(t *testing.T) {
+	dir := t.TempDir()
+	var held [][]byte
+	for i := 0; i < 256; i++ {
+		held = append(held, make([]byte, 64<<10))
+	}
+	f, err := os.Create(filepath.Join(dir, "heap.pprof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	runtime.KeepAlive(held)
+
+	note := profileTop(dir, profileRef{label: "heap", sampleIndex: "inuse_space"}, 5)
+	if note.err != "" {
+		t.Fatalf("note: %s", note.err)
+	}
+	if len(note.rows) < 2 || len(note.rows) > 6 || !strings.Contains(strings.Join(note.rows, "\n"), "TestProfileTopReadsAProfile") {
+		t.Errorf("rows %q, want the header and up to 5 functions, this test among them", note.rows)
+	}
+	if !strings.HasPrefix(note.summary, "Showing nodes accounting for") {
+		t.Errorf("summary %q", note.summary)
 	}
 }
