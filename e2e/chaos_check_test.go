@@ -210,17 +210,21 @@ func chaosLeaks(truth *chaosTruth, user string, held []chaosHeld) (leaks, mispla
 				room = r
 			}
 		}
-		row, logged := truth.log[h.seq]
+		seq := h.seq
+		if next, ok := truth.log[seq+1]; ok && h.message != "" && next.typ == "message.deleted" && next.recordID == h.message {
+			seq++ // a reaction gone with its message: the cursor before the message's deletion
+		}
+		row, logged := truth.log[seq]
 		switch {
 		case !logged || row.room != room:
 			misplaced++
 			if len(details) < 5 {
 				details = append(details, fmt.Sprintf("cursor %d (%c) of room %q is log row %+v", h.seq, h.src, room, row))
 			}
-		case !truth.memberAt(room, user, h.seq):
+		case !truth.memberAt(room, user, seq):
 			leaks++
 			if len(details) < 5 {
-				details = append(details, fmt.Sprintf("%s at %d (%c) of room %s while not a member (memberships %v)", row.typ, h.seq, h.src, room, truth.intervals[room+"|"+user]))
+				details = append(details, fmt.Sprintf("%s at %d (%c) of room %s while not a member (memberships %v)", row.typ, seq, h.src, room, truth.intervals[room+"|"+user]))
 			}
 		}
 	}

@@ -239,8 +239,21 @@ func TestModerationSilence(t *testing.T) {
 // modPost posts as u and returns the status and Retry-After.
 func modPost(t *testing.T, w *modWorld, u *chattest.User, room, text string) (int, string) {
 	t.Helper()
-	raw, _ := json.Marshal(map[string]any{"room": room, "text": text})
-	req, err := http.NewRequest(http.MethodPost, w.Server.URL+rigMessages, bytes.NewReader(raw))
+	return modSend(t, w, u, rigMessages, map[string]any{"room": room, "text": text})
+}
+
+// modBatchPost posts as u through the batch API.
+func modBatchPost(t *testing.T, w *modWorld, u *chattest.User, room, text string) (int, string) {
+	t.Helper()
+	return modSend(t, w, u, "/api/batch", map[string]any{"requests": []any{
+		map[string]any{"method": http.MethodPost, "url": rigMessages, "body": map[string]any{"room": room, "text": text}},
+	}})
+}
+
+func modSend(t *testing.T, w *modWorld, u *chattest.User, path string, body any) (int, string) {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, w.Server.URL+path, bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +292,14 @@ func TestModerationSlowMode(t *testing.T) {
 	}
 	if s, err := strconv.Atoi(retry); err != nil || s < 1 || s > 30 {
 		t.Fatalf("Retry-After = %q, want 1..30", retry)
+	}
+	// Through the batch API: the same 429 for the whole batch, nothing written.
+	status, retry = modBatchPost(t, w, w.eve, w.group, "batched")
+	if s, err := strconv.Atoi(retry); status != http.StatusTooManyRequests || err != nil || s < 1 || s > 30 {
+		t.Fatalf("batched post: %d with Retry-After %q, want 429 with 1..30", status, retry)
+	}
+	if n := w.Count("chat_messages", "text = 'batched'", nil); n != 0 {
+		t.Fatalf("the refused batch wrote %d messages", n)
 	}
 	// can_delete_messages is exempt.
 	for i := 0; i < 2; i++ {

@@ -77,7 +77,7 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	bindSearchIndex(app)
 
 	// Realtime: every committed change of a chat collection becomes an event.
-	events := &events{app: app, publish: publish, log: eventLog}
+	events := &events{app: app, order: newSequencer(publish, eventLog.firstSeq), log: eventLog}
 	for _, collection := range migrations.AllCollections {
 		app.OnRecordAfterCreateSuccess(collection).BindFunc(events.created)
 		app.OnRecordAfterUpdateSuccess(collection).BindFunc(events.updated)

@@ -71,6 +71,7 @@ func parseCursor(s string) (c cursor, ok bool) {
 // epoch is this process's run of the log.
 type epoch struct {
 	id        string
+	firstSeq  int64
 	confirmed atomic.Bool // its row is committed
 }
 
@@ -170,9 +171,6 @@ func (l *eventLog) save(e *core.RecordEvent, action string) error {
 		if err != nil {
 			return err
 		}
-		if entry.collection == migrations.Messages {
-			l.beforeDeletion.Store(deletionKey(entry.collection, entry.recordID), cursor{epoch: c.epoch, seq: c.seq - 1})
-		}
 		l.push(e.Record, c)
 		return nil
 	})
@@ -223,6 +221,10 @@ func (l *eventLog) deleted(e *core.RecordEvent) error {
 		c, err := l.append(tx, entry)
 		if err != nil {
 			return err
+		}
+		if entry.collection == migrations.Messages {
+			// Its reactions went before its row, in e.Next(), without rows.
+			l.beforeDeletion.Store(deletionKey(entry.collection, entry.recordID), cursor{epoch: c.epoch, seq: c.seq - 1})
 		}
 		l.push(e.Record, c)
 		return nil
@@ -385,9 +387,11 @@ func (l *eventLog) ensureEpoch(tx core.App) (string, error) {
 		}
 	}
 	ep := &epoch{id: migrations.NewEpochID()}
-	_, err := db.NewQuery(`INSERT INTO ` + migrations.EpochsTable + ` (epoch, first_seq) VALUES ({:epoch},
-		coalesce((SELECT max(seq) FROM ` + migrations.EventsTable + `), 0) + 1)`).
-		Bind(dbx.Params{"epoch": ep.id}).Execute()
+	err := db.NewQuery(`SELECT coalesce((SELECT max(seq) FROM ` + migrations.EventsTable + `), 0) + 1`).Row(&ep.firstSeq)
+	if err != nil {
+		return "", fmt.Errorf("pbchat event log: next seq: %w", err)
+	}
+	_, err = db.Insert(migrations.EpochsTable, dbx.Params{"epoch": ep.id, "first_seq": ep.firstSeq}).Execute()
 	if err != nil {
 		return "", fmt.Errorf("pbchat event log: begin an epoch: %w", err)
 	}
@@ -403,6 +407,14 @@ func (l *eventLog) ensureEpoch(tx core.App) (string, error) {
 	return ep.id, nil
 }
 
+// firstSeq is the first seq of epoch id when it is this process's.
+func (l *eventLog) firstSeq(id string) (int64, bool) {
+	if ep := l.epoch.Load(); ep != nil && ep.id == id {
+		return ep.firstSeq, true
+	}
+	return 0, false
+}
+
 func (l *eventLog) push(record *core.Record, c cursor) {
 	l.pendingMu.Lock()
 	l.pending[record] = append(l.pending[record], c)
@@ -413,11 +425,11 @@ func deletionKey(collection, id string) string { return collection + "/" + id }
 
 // cascadeCursor is the cursor of a stock event that the deletion of a room
 // or a message (collection, id) cascaded ("" when there is none).
-func (l *eventLog) cascadeCursor(collection, id string) string {
+func (l *eventLog) cascadeCursor(collection, id string) cursor {
 	if c, ok := l.beforeDeletion.Load(deletionKey(collection, id)); ok {
-		return c.(cursor).String()
+		return c.(cursor)
 	}
-	return ""
+	return cursor{}
 }
 
 // deletionDone forgets a deletion once its events are out (or it failed).
@@ -425,20 +437,20 @@ func (l *eventLog) deletionDone(collection, id string) {
 	l.beforeDeletion.Delete(deletionKey(collection, id))
 }
 
-// pop takes the cursor of the record's oldest unpublished change ("" when none).
-func (l *eventLog) pop(record *core.Record) string {
+// pop takes the cursor of the record's oldest unpublished change (none: the zero cursor).
+func (l *eventLog) pop(record *core.Record) cursor {
 	l.pendingMu.Lock()
 	defer l.pendingMu.Unlock()
 	queue := l.pending[record]
 	if len(queue) == 0 {
-		return ""
+		return cursor{}
 	}
 	if len(queue) == 1 {
 		delete(l.pending, record)
 	} else {
 		l.pending[record] = queue[1:]
 	}
-	return queue[0].String()
+	return queue[0]
 }
 
 func (l *eventLog) drop(record *core.Record) {

@@ -14,9 +14,9 @@ import (
 
 // events turns committed writes of the chat collections into chat.Events.
 type events struct {
-	app     core.App // outside any transaction: reads what was committed before a delete
-	publish chat.Publisher
-	log     *eventLog // the cursors of logged changes
+	app   core.App   // outside any transaction: reads what was committed before a delete
+	order *sequencer // publishes in log order
+	log   *eventLog  // the cursors of logged changes
 
 	// deletedRooms holds the room of a record being deleted, resolved before
 	// the delete (a cascade removes the message a reaction pointed at).
@@ -75,27 +75,52 @@ func (h *events) emit(record *core.Record, action, room string) {
 	collection := record.Collection().Name
 	// First, whatever happens below: the log's cursor of this change
 	// (none for changes the log does not keep, such as media).
-	var cursor string
+	var logged cursor
 	if eventTypes[collection][action] != "" {
-		cursor = h.log.pop(record)
+		logged = h.log.pop(record)
 	}
-	raw, err := json.Marshal(record.Fresh())
+	event, ok, err := h.event(record, action, room)
 	if err != nil {
-		h.app.Logger().Error("pbchat realtime: encode record", "collection", collection, "id", record.Id, "error", err)
+		h.app.Logger().Error("pbchat realtime: "+collection+" "+action, "id", record.Id, "error", err)
+	}
+	if !ok {
+		h.order.skip(logged)
 		return
 	}
-	event := chat.Event{
+	if logged.epoch != "" {
+		event.Cursor = logged.String()
+		h.order.submit(logged, true, event)
+		return
+	}
+	// A cascade's stock events carry the cursor before the deletion's row.
+	var before cursor
+	if _, cascading := h.roomsDeleting.Load(event.Room); cascading && collection != migrations.Rooms {
+		before = h.log.cascadeCursor(migrations.Rooms, event.Room)
+	} else if action == "delete" && collection == migrations.MessageReacts {
+		before = h.log.cascadeCursor(migrations.Messages, record.GetString("message"))
+	}
+	event.Cursor = before.String()
+	h.order.submit(before, false, event)
+}
+
+// event is the chat.Event of a record change, without its cursor; ok is
+// false when it has nobody to go to.
+func (h *events) event(record *core.Record, action, room string) (event chat.Event, ok bool, err error) {
+	collection := record.Collection().Name
+	raw, err := json.Marshal(record.Fresh())
+	if err != nil {
+		return event, false, fmt.Errorf("encode record: %w", err)
+	}
+	event = chat.Event{
 		Type:       eventTypes[collection][action],
 		Collection: collection,
 		Action:     action,
 		RecordID:   record.Id,
 		Record:     raw,
-		Cursor:     cursor,
 	}
 	if collection == migrations.RoomUsers {
 		event.Member = record.GetString("user")
 	}
-
 	switch {
 	case collection == migrations.Media:
 		event.Users = []string{record.GetString("uploaded_by")}
@@ -109,23 +134,15 @@ func (h *events) emit(record *core.Record, action, room string) {
 		event.Room, err = h.roomOf(h.app, record)
 	}
 	if err != nil {
-		h.app.Logger().Error("pbchat realtime: resolve recipients", "collection", collection, "id", record.Id, "error", err)
-		return
+		return event, false, fmt.Errorf("resolve recipients: %w", err)
 	}
 	if _, cascading := h.roomsDeleting.Load(event.Room); cascading && collection != migrations.Rooms {
+		// Room topics hear one room.deleted; stock subscribers get the rest.
 		event.Type, event.Member = "", ""
-		if event.Cursor == "" {
-			event.Cursor = h.log.cascadeCursor(migrations.Rooms, event.Room)
-		}
 	}
-	if event.Cursor == "" && action == "delete" && collection == migrations.MessageReacts {
-		// It went with its message, whose message.deleted says it.
-		event.Cursor = h.log.cascadeCursor(migrations.Messages, record.GetString("message"))
-	}
-	if event.Room == "" && len(event.Users) == 0 {
-		return // e.g. a reaction whose message went in the same cascade: message.deleted says it
-	}
-	h.publish(event)
+	// None, e.g. for a reaction whose message went in the same cascade:
+	// message.deleted says it.
+	return event, event.Room != "" || len(event.Users) > 0, nil
 }
 
 // roomOf returns the room a chat record belongs to ("" when none or gone).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pbchat/pbchat/internal/chat"
 	"github.com/pbchat/pbchat/migrations"
+	"github.com/pbchat/pbchat/ratelimit"
 )
 
 // Keys a chat_messages record carries between the create request hook and
@@ -41,6 +42,7 @@ func (m moderation) messageCreateRequest(e *core.RecordRequestEvent) error {
 	err := e.Next()
 	if seconds, ok := e.Record.Get(retryAfterKey).(int); ok && seconds > 0 && err != nil {
 		e.Response.Header().Set("Retry-After", strconv.Itoa(seconds))
+		ratelimit.RefuseBatch(e.RequestEvent, err, seconds)
 	}
 	return err
 }

@@ -34,6 +34,14 @@ func (r *batchRefusal) get() (retryAfter int, err error) {
 	return r.retryAfter, r.err
 }
 
+// RefuseBatch makes the batch that e's operation belongs to, if any, answer
+// err (a 429) as a whole, with Retry-After: retryAfter seconds.
+func RefuseBatch(e *core.RequestEvent, err error, retryAfter int) {
+	if batch, ok := e.Get(batchRefusalKey).(*batchRefusal); ok {
+		batch.set(err, retryAfter)
+	}
+}
+
 // bindBatchRefusal makes a batch whose operation a limit refused answer that
 // 429, with Retry-After, as a whole. PocketBase would answer 400 "Batch
 // transaction failed" with the 429 nested in its data, which clients and

@@ -64,9 +64,7 @@ func refuse(e *core.RequestEvent, rule core.RateLimitRule, retryAfter time.Durat
 		fmt.Sprintf("Too many requests: at most %d per %ds (%s). Try again later.", rule.MaxRequests, rule.Duration, rule.Label),
 		errors.New("triggered rate limit rule: "+rule.String()),
 	)
-	if batch, ok := e.Get(batchRefusalKey).(*batchRefusal); ok {
-		batch.set(err, seconds)
-	}
+	RefuseBatch(e, err, seconds)
 	return err
 }
 

@@ -94,11 +94,11 @@ func userRules(limits chat.RateLimits) []core.RateLimitRule {
 // PocketBase's excluded IPs are not counted, as in PocketBase. A refusal is a
 // 429 with Retry-After, for a batch too (see bindBatchRefusal).
 func Bind(app core.App, settings chat.Settings) error {
+	bindBatchRefusal(app) // slow mode refuses with a 429 too, limits on or off
 	if settings.RateLimits.Disabled {
 		return nil
 	}
 	l := newLimiter()
-	bindBatchRefusal(app)
 	bindIP(app, l)
 
 	for _, collection := range chat.Collections {
