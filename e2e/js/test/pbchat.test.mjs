@@ -1,7 +1,7 @@
 // pbchat end to end through the official PocketBase JS SDK: a real server
 // (built from this repo, filled by `chat demo`), real users, real HTTP and SSE,
 // in the topology PBCHAT_TOPOLOGY names (lib/harness.mjs; `npm test` runs both).
-// The calls here are the ones docs/flows.md shows; keep the two in step.
+// The calls here are the ones the README's flows show; keep the two in step.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
