@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -33,6 +34,32 @@ func findMembership(app core.App, roomID, userID string) (*core.Record, error) {
 		return nil, serverError(fmt.Errorf("find membership of %s in room %s: %w", userID, roomID, err))
 	}
 	return record, nil
+}
+
+// memberPermissionsSQL reads a membership's permissions only (parameters:
+// room, user), a prepared statement: a chat message's check needs no record.
+const memberPermissionsSQL = `SELECT permissions FROM ` + migrations.RoomUsers + ` WHERE room = ? AND user = ? LIMIT 1`
+
+// memberPermissions is what permissionsOf(findMembership(...)) is, without
+// loading the membership as a record; member is false for a non-member.
+func memberPermissions(app core.App, roomID, userID string) (permissions chat.Permissions, member bool, err error) {
+	if roomID == "" || userID == "" {
+		return nil, false, nil
+	}
+	var raw string
+	err = queryRow(app, memberPermissionsSQL, []any{roomID, userID}, &raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, serverError(fmt.Errorf("find membership of %s in room %s: %w", userID, roomID, err))
+	}
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &permissions); err != nil {
+			return nil, false, serverError(fmt.Errorf("permissions of %s in room %s: %w", userID, roomID, err))
+		}
+	}
+	return permissions, true, nil
 }
 
 func permissionsOf(membership *core.Record) chat.Permissions {

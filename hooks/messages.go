@@ -39,23 +39,25 @@ func (h messages) createRequest(e *core.RecordRequestEvent) error {
 		return e.BadRequestError("Missing room.", fieldError("room", "validation_required", "room is required"))
 	}
 	actorID := authUserID(e.RequestEvent, h.settings)
-	// A member's membership is all this needs (its room exists: deleting a
-	// room deletes its memberships); the room is read only for a non-member,
-	// to tell "not found" from "not a member". One query per message saved.
-	access := roomAccess{}
-	access.membership, err = findMembership(e.App, e.Record.GetString("room"), actorID)
+	// A member's permissions are all this needs (its room exists: deleting
+	// a room deletes its memberships); the room is read only for a
+	// non-member, to tell "not found" from "not a member". One prepared
+	// query per message saved.
+	permissions, member, err := memberPermissions(e.App, e.Record.GetString("room"), actorID)
 	if err != nil {
 		return err
 	}
-	if access.membership == nil {
-		if access, err = loadRoomAccess(e.App, e.Record.GetString("room"), actorID); err != nil {
+	if !member {
+		access, err := loadRoomAccess(e.App, e.Record.GetString("room"), actorID)
+		if err != nil {
 			return err
 		}
 		if err := requireMember(e.RequestEvent, access, chat.CanCreateMessages); err != nil {
 			return err
 		}
+		permissions = access.permissions() // a member since the first read
 	}
-	if !access.permissions().Has(chat.CanCreateMessages) {
+	if !permissions.Has(chat.CanCreateMessages) {
 		return forbidden(e.RequestEvent, &chat.PermissionDenied{Permission: chat.CanCreateMessages})
 	}
 	e.Record.Set("user", actorID)

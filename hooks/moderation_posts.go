@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pocketbase/dbx"
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/router"
@@ -65,10 +64,30 @@ func (m moderation) messageCreate(e *core.RecordEvent) error {
 }
 
 type postLimits struct {
-	SilencedUntil string         `db:"silenced_until"`
-	Permissions   string         `db:"permissions"`
-	SlowMode      int            `db:"slow_mode_seconds"`
-	LastPost      sql.NullString `db:"last_post"`
+	SilencedUntil string
+	Permissions   string
+	SlowMode      int
+	LastPost      sql.NullString
+}
+
+// postLimitsSQL is checkPostLimits' one query (parameters: now, room,
+// user): the membership, the room's slow mode and, only in slow mode, the
+// author's last post within the slow mode's window (the (room, created, id,
+// user) index, newest first: it walks the room's last N seconds only,
+// however long ago the author last posted). A prepared statement: parsing
+// it was ~70 µs of every send, inside the write transaction.
+func postLimitsSQL(ownPosts string) string {
+	return `
+		SELECT m.silenced_until, m.permissions, COALESCE(r.slow_mode_seconds, 0),
+			CASE WHEN r.slow_mode_seconds > 0 THEN (
+				SELECT created FROM ` + migrations.Messages + `
+				WHERE room = m.room
+					AND created > strftime('%Y-%m-%d %H:%M:%fZ', ?1, '-' || r.slow_mode_seconds || ' seconds')
+					AND user = m.user` + ownPosts + `
+				ORDER BY created DESC LIMIT 1
+			) END
+		FROM ` + migrations.RoomUsers + ` m JOIN ` + migrations.Rooms + ` r ON r.id = m.room
+		WHERE m.room = ?2 AND m.user = ?3 LIMIT 1`
 }
 
 func (m moderation) checkPostLimits(tx core.App, message *core.Record, now time.Time) error {
@@ -79,25 +98,10 @@ func (m moderation) checkPostLimits(tx core.App, message *core.Record, now time.
 	if c, err := tx.FindCachedCollectionByNameOrId(migrations.Messages); err == nil && c.Fields.GetByName("system") != nil {
 		ownPosts = " AND system = ''"
 	}
-	// One query: the membership, the room's slow mode and, only in slow
-	// mode, the author's last post within the slow mode's window (the
-	// (room, created, id, user) index, newest first: it walks the room's
-	// last N seconds only, however long ago the author last posted).
 	var limits postLimits
-	err := tx.DB().NewQuery(`
-		SELECT m.silenced_until AS silenced_until, m.permissions AS permissions,
-			COALESCE(r.slow_mode_seconds, 0) AS slow_mode_seconds,
-			CASE WHEN r.slow_mode_seconds > 0 THEN (
-				SELECT created FROM ` + migrations.Messages + `
-				WHERE room = m.room
-					AND created > strftime('%Y-%m-%d %H:%M:%fZ', {:now}, '-' || r.slow_mode_seconds || ' seconds')
-					AND user = m.user` + ownPosts + `
-				ORDER BY created DESC LIMIT 1
-			) END AS last_post
-		FROM ` + migrations.RoomUsers + ` m JOIN ` + migrations.Rooms + ` r ON r.id = m.room
-		WHERE m.room = {:room} AND m.user = {:user} LIMIT 1`).
-		Bind(dbx.Params{"room": roomID, "user": userID, "now": now.UTC().Format(types.DefaultDateLayout)}).
-		One(&limits)
+	err := queryRow(tx, postLimitsSQL(ownPosts),
+		[]any{now.UTC().Format(types.DefaultDateLayout), roomID, userID},
+		&limits.SilencedUntil, &limits.Permissions, &limits.SlowMode, &limits.LastPost)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // not a member: the request hooks have answered that
 	}

@@ -36,12 +36,15 @@ const SearchIndexHookID = "pbchat_search_index"
 // a search reads the pending rows too (their text, from chat_messages), a
 // crash leaves them for the next start, and a rolled back write leaves none.
 const (
-	insertSearchIDSQL  = `INSERT INTO ` + migrations.SearchIDsTable + ` (message, room) VALUES ({:message}, {:room})`
 	insertPendingSQL   = `INSERT OR IGNORE INTO ` + migrations.SearchPendingTable + ` (n) VALUES ({:n})`
 	findSearchIDSQL    = `SELECT n, fts FROM ` + migrations.SearchIDsTable + ` WHERE message = {:message}`
 	deleteSearchIDSQL  = `DELETE FROM ` + migrations.SearchIDsTable + ` WHERE n = {:n}`
 	deletePendingSQL   = `DELETE FROM ` + migrations.SearchPendingTable + ` WHERE n = {:n}`
 	tombstoneSearchSQL = `UPDATE ` + migrations.SearchIDsTable + ` SET message = NULL WHERE n = {:n}`
+
+	// Every message's two rows, as prepared statements (see statements).
+	numberMessageSQL = `INSERT INTO ` + migrations.SearchIDsTable + ` (message, room) VALUES (?, ?)`
+	markPendingSQL   = `INSERT OR IGNORE INTO ` + migrations.SearchPendingTable + ` (n) VALUES (?)`
 )
 
 // searchFlushDelay gathers the messages of a burst into one batch.
@@ -90,8 +93,7 @@ func searchIndexCreated(e *core.RecordEvent) error {
 		if err := e.Next(); err != nil {
 			return err
 		}
-		res, err := tx.NonconcurrentDB().NewQuery(insertSearchIDSQL).
-			Bind(dbx.Params{"message": e.Record.Id, "room": e.Record.GetString("room")}).Execute()
+		res, err := execInTx(tx, numberMessageSQL, e.Record.Id, e.Record.GetString("room"))
 		if err != nil {
 			return fmt.Errorf("pbchat search index: number message %s: %w", e.Record.Id, err)
 		}
@@ -151,7 +153,7 @@ func searchIndexDeleted(e *core.RecordEvent) error {
 }
 
 func markPending(tx core.App, n int64, messageID string) error {
-	if _, err := tx.NonconcurrentDB().NewQuery(insertPendingSQL).Bind(dbx.Params{"n": n}).Execute(); err != nil {
+	if _, err := execInTx(tx, markPendingSQL, n); err != nil {
 		return fmt.Errorf("pbchat search index: message %s pending: %w", messageID, err)
 	}
 	return nil
