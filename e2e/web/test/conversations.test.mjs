@@ -12,10 +12,10 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import AxeBuilder from "@axe-core/playwright";
 import path from "node:path";
 import { startServer, publicDir, repoRoot } from "../../lib/server.mjs";
 import { eventually, signUp, call as callAs, api as apiAs } from "../lib/people.mjs";
+import { axeClean } from "../lib/axe.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
@@ -28,7 +28,7 @@ const newPerson = (name, email) => signUp(browser, server.url, name, email, {
     onPage: (page) => {
         page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`));
         page.on("console", (m) => { if (process.env.DEBUG_CONSOLE) console.log(`[${name} ${m.type()}] ${m.text()}`); });
-        page.on("dialog", (d) => d.accept(page.promptAnswer ?? undefined)); // confirm() and prompt()
+        page.on("dialog", (d) => d.accept()); // confirm()
     },
 });
 
@@ -42,18 +42,6 @@ const msg = (page, words) => page.locator(".timeline > .msg", { hasText: words }
 async function openRoom(person) {
     await person.page.goto(`${server.url}/#/room/${room.id}`);
     await person.page.locator(".timeline").waitFor();
-}
-
-/** 0 serious or critical axe violations on the page as it is, light and dark. */
-async function axeClean(page, screen) {
-    for (const scheme of ["light", "dark"]) {
-        await page.emulateMedia({ colorScheme: scheme });
-        const { violations } = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-        const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-        assert.deepEqual(bad.map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ") + " " + (n.failureSummary ?? "").split("\n")[1]).join(" | ")}`), [],
-            `${screen} (${scheme})`);
-    }
-    await page.emulateMedia({ colorScheme: "light" });
 }
 
 /** A one-page PDF. */
@@ -303,10 +291,12 @@ describe("conversations in the web client", () => {
         if (!probe.reports) return t.skip("the server has no reports yet (controls checked)");
         const m = msg(ben.page, "Did you see this?");
         await m.hover();
-        ben.page.promptAnswer = "spam";
         await m.getByRole("button", { name: "Report message" }).click();
+        const report = ben.page.getByRole("dialog", { name: "Report message" });
+        await report.getByLabel("Reason").fill("spam");
+        await report.getByRole("button", { name: "Report", exact: true }).click();
         await ben.page.locator(".toast", { hasText: "Reported" }).waitFor();
-        ben.page.promptAnswer = undefined;
+        assert.equal(await report.count(), 0);
         await msg(ann.page, "Did you see this?").hover();
         assert.equal(await msg(ann.page, "Did you see this?").getByRole("button", { name: "Report message" }).count(), 0);
     });

@@ -5,6 +5,7 @@ import { h, icon, iconButton, userAvatar, modal, showError, toast } from "./dom.
 import { roomItem, roomTitle, roomAvatar, refreshRoomsSoon, loadRooms, updateMembership } from "./rooms.js";
 import { can, canRemoveMember, roleOf, editorPermissions } from "./permissions.js";
 import { presenceDot } from "./presence.js";
+import { banDialog, openBanList, openReports } from "./moderation.js";
 
 // ---- people picker ------------------------------------------------------------
 
@@ -210,6 +211,7 @@ function infoContent(room, membership, members, peer, close, rerender) {
         parts.push(h("h4", `Members (${members.size})`),
             h("div.members", sorted.map((m) => memberRow(room, membership, m, members, rerender))));
         if (can(membership, "can_add_users")) parts.push(addPeople(room, membership, members, rerender));
+        parts.push(...moderationLinks(room, membership));
         parts.push(h("div.danger-zone",
             h("button.small", { type: "button", onclick: () => leave(room, membership, close) }, "Leave"),
             can(membership, "can_delete_room") ? h("button.small.danger", { type: "button", onclick: () => deleteRoom(room, close) }, `Delete ${room.type}`) : null));
@@ -217,6 +219,15 @@ function infoContent(room, membership, members, peer, close, rerender) {
         parts.push(h("div.danger-zone", h("button.small.danger", { type: "button", onclick: () => deleteRoom(room, close) }, "Delete chat")));
     }
     return parts;
+}
+
+/** The moderation screens the member's permissions open; nothing for the others. */
+function moderationLinks(room, membership) {
+    const links = [
+        can(membership, "can_remove_users") ? h("button.small", { type: "button", onclick: () => openBanList(room) }, "Banned people") : null,
+        can(membership, "can_delete_messages") ? h("button.small", { type: "button", onclick: () => openReports(room) }, "Reports") : null,
+    ].filter(Boolean);
+    return links.length ? [h("h4", "Moderation"), h("div.mod-links", links)] : [];
 }
 
 /** Slow mode: each member without can_delete_messages posts once per N seconds. */
@@ -275,17 +286,7 @@ function memberRow(room, mine, m, members, rerender) {
         }, silenced ? "Unsilence" : "Silence 1 h"));
         actions.push(h("button.small.danger", {
             type: "button",
-            onclick: async () => {
-                const reason = prompt(`Ban ${displayName(user)} from “${roomTitle(room, null)}”? They are removed and cannot come back until unbanned. Reason (optional):`);
-                if (reason === null) return;
-                try {
-                    await pb.collection("chat_room_bans").create({ room: room.id, user: m.user, reason });
-                    members.delete(m.user);
-                    rerender();
-                } catch (err) {
-                    showError(err, "Could not ban the member");
-                }
-            },
+            onclick: () => banDialog(room, roomTitle(room, null), user, () => { members.delete(m.user); rerender(); }),
         }, "Ban"));
         actions.push(h("button.small.danger", {
             type: "button",

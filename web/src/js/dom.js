@@ -163,11 +163,65 @@ export function modal(title, content, { onClose, wide = false } = {}) {
         dialog.close();
         dialog.remove();
         onClose?.();
-        if (opener?.isConnected && document.activeElement === document.body) opener.focus();
+        if (document.activeElement && document.activeElement !== document.body) return;
+        // Back to the opener; if it is gone (its list was redrawn), into the dialog below, if any.
+        if (opener?.isConnected) opener.focus();
+        else [...document.querySelectorAll("dialog.modal[open]")].pop()?.querySelector(".modal-head button")?.focus();
     };
     dialog.addEventListener("cancel", (e) => { e.preventDefault(); close(); });
     dialog.addEventListener("click", (e) => { if (e.target === dialog) close(); });
     document.body.append(dialog);
     dialog.showModal();
     return { el: dialog, close };
+}
+
+/**
+ * A modal form: labelled fields, Cancel and a submit button, and the
+ * server's refusal in words inside the dialog, which stays open so the
+ * input can be fixed. submit() resolves to close the dialog, or throws (a
+ * PocketBase error, or words) to refuse.
+ */
+export function formDialog(title, { intro, fields, submitLabel, danger = false, submit }) {
+    const error = h("p.error-text.form-error", { role: "alert" });
+    const button = h(`button.primary${danger ? ".danger-fill" : ""}`, { type: "submit" }, submitLabel);
+    const form = h("form.stack.form-dialog",
+        intro ? h("p.form-intro", intro) : null,
+        fields, error,
+        h("div.form-actions", h("button", { type: "button", onclick: () => close() }, "Cancel"), button));
+    const { el, close } = modal(title, form);
+    form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        error.textContent = "";
+        button.disabled = true;
+        try {
+            await submit();
+            close();
+        } catch (err) {
+            error.textContent = refusalText(form, err);
+            button.disabled = false;
+            (form.querySelector("[aria-invalid=true]") ?? form.querySelector("input, textarea, select"))?.focus();
+        }
+    });
+    form.addEventListener("input", (e) => e.target.removeAttribute?.("aria-invalid"));
+    el.querySelector("input, textarea, select")?.focus();
+    return { el, close };
+}
+
+/**
+ * A refusal in words: the message of each field the server names, by the
+ * label of the input with that name (marked invalid), else the whole error.
+ */
+function refusalText(form, err) {
+    if (typeof err === "string") return err;
+    const fields = Object.entries(err?.response?.data ?? {}).filter(([, v]) => v?.message);
+    const named = fields.map(([name, v]) => {
+        const input = form.querySelector(`[name="${CSS.escape(name)}"]`);
+        if (!input) return null;
+        input.setAttribute("aria-invalid", "true");
+        const label = input.closest("label")?.querySelector("span")?.textContent ?? name;
+        const words = v.message.replace(/\.*$/, ".");
+        return words.toLowerCase().startsWith(label.toLowerCase()) ? words : `${label}: ${words}`;
+    });
+    if (named.length && named.every(Boolean)) return named.join(" ");
+    return errorText(err);
 }

@@ -9,6 +9,8 @@ import { can, canPost, canEditMessage, canDeleteMessage } from "./permissions.js
 import { openRoomInfo } from "./dialogs.js";
 import { live } from "./sync.js";
 import { presenceLabel, presenceCount } from "./presence.js";
+import { reportDialog } from "./moderation.js";
+import { loadThreads, openThreadsView } from "./threads.js";
 
 const PAGE = 30;
 const EXPAND = "chat_message_media_via_message.media,chat_message_reactions_via_message,reply_to";
@@ -50,6 +52,8 @@ export async function openRoom(id) {
         // and an edit that overtakes its message's first load is kept for it.
         deleted: new Set(), deletedReactions: new Set(), edits: new Map(),
         replyTo: null, thread: null, mentionIds: new Map(), focusId: null, newBelow: false,
+        // The caller's threads and their unread replies, as loaded before the room is marked read.
+        myThreads: new Set(), threadUnread: new Map(), counted: new Set(),
     });
     setOpenRoom(id);
     document.body.classList.add("room-open");
@@ -72,7 +76,7 @@ export async function openRoom(id) {
         v.queue = [];
         await follow(v);
         if (view !== v) return;
-        await Promise.all([loadMembers(v), loadPage(v), fileToken().then((t) => (v.token = t))]);
+        await Promise.all([loadMembers(v), loadPage(v), fileToken().then((t) => (v.token = t)), loadThreadCounts(v)]);
         if (view !== v) return;
         await loadReceipts(v);
         if (view !== v) return;
@@ -151,6 +155,29 @@ async function loadMembers(v) {
         rememberUser(m.expand?.user);
         v.members.set(m.user, m);
     }
+}
+
+/** The caller's threads here and their unread replies; none on a server without threads. */
+async function loadThreadCounts(v) {
+    try {
+        for (const { root, unread } of await loadThreads(v.id)) {
+            v.myThreads.add(root.id);
+            if (unread > 0) v.threadUnread.set(root.id, unread);
+        }
+    } catch (err) {
+        if (err?.status !== 404) console.warn("pbchat: threads not loaded", err?.response ?? err);
+    }
+}
+
+/** A reply by someone else in one of the caller's threads that is not open: one more unread. */
+function countThreadReply(v, record) {
+    const root = record.thread;
+    if (!root || record.user === myId() || v.thread?.root.id === root || v.messages.has(record.id) || v.counted.has(record.id)) return;
+    if (!v.myThreads.has(root) && v.messages.get(root)?.user !== myId() && !(record.mentions ?? []).includes(myId())) return;
+    v.counted.add(record.id); // realtime and sync may both bring it
+    v.myThreads.add(root);
+    v.threadUnread.set(root, (v.threadUnread.get(root) ?? 0) + 1);
+    renderHeader(v);
 }
 
 /** Who read how far: GET /api/chat/rooms/{id}/receipts, else the memberships' last_seen_at as loaded. */
@@ -261,6 +288,7 @@ function onEvent(v, { type, record }) {
     switch (type) {
         case "message.created":
             if (v.deleted.has(record.id)) break;
+            countThreadReply(v, record);
             addMessage(v, record.id)
                 .then(() => record.user !== myId() && document.visibilityState === "visible" && readSoon(v))
                 .catch((err) => err?.status !== 404 && showError(err, "Could not load a new message")); // 404: deleted since
@@ -459,13 +487,34 @@ function roomHeader(v, member = true) {
             roomAvatar(room, peer),
             h("span.room-head-text", h("h1", roomTitle(room, peer)), h("span.room-sub", sub,
                 room.type === "private_messages" ? (peer?.id ? presenceLabel(peer.id) : null) : member ? presenceCount(v.members.keys()) : null))),
+        member ? threadsButton(v) : null,
         member ? iconButton("pin", "Pinned messages", () => openPinned(v)) : null,
         member ? iconButton(muted ? "bellOff" : "bell", muted ? "Unmute room" : "Mute room", () => toggleMute(v), muted ? "on" : "") : null,
         member ? iconButton("info", "Room details", () => openRoomInfo(v.room, v.membership, v.members, peer)) : null);
 }
 
+/** Opens the Threads view; its badge counts the unread replies in the caller's threads. */
+function threadsButton(v) {
+    const n = [...v.threadUnread.values()].reduce((a, b) => a + b, 0);
+    const label = n ? `Threads, ${n} unread ${n === 1 ? "reply" : "replies"}` : "Threads";
+    return h("button.icon-btn.threads-btn", {
+        type: "button", title: label, "aria-label": label,
+        onclick: () => openThreadsView(v.id, v.threadUnread, async (root) => {
+            try {
+                await openThread(v, v.messages.get(root.id) ?? await fetchMessage(root.id));
+            } catch (err) {
+                showError(err, "Could not open the thread");
+            }
+        }),
+    }, icon("thread"), n ? h("span.icon-badge", { "aria-hidden": "true" }, n > 99 ? "99+" : String(n)) : null);
+}
+
 function renderHeader(v) {
-    if (v.els) v.els.head.replaceWith((v.els.head = roomHeader(v)));
+    if (!v.els) return;
+    // Focus on one of the header's buttons stays on its successor.
+    const focused = [...v.els.head.querySelectorAll("button")].indexOf(document.activeElement);
+    v.els.head.replaceWith((v.els.head = roomHeader(v)));
+    if (focused >= 0) v.els.head.querySelectorAll("button")[focused]?.focus();
 }
 
 async function toggleMute(v) {
@@ -641,7 +690,7 @@ function messageNode(v, m, inThread = false) {
         canPost(v.membership) && !inThread ? iconButton("reply", "Reply", () => startReply(v, m)) : null,
         !inThread && !m.thread ? iconButton("thread", "Reply in thread", (e) => openThread(v, m, e.currentTarget)) : null,
         can(v.membership, "can_pin_messages") ? iconButton("pin", m.pinned_at ? "Unpin message" : "Pin message", () => togglePin(v, m), m.pinned_at ? "on" : "") : null,
-        member && !mine ? iconButton("flag", "Report message", () => reportMessage(m)) : null,
+        member && !mine ? iconButton("flag", "Report message", () => reportDialog(m)) : null,
         canEditMessage(v.membership, m) ? iconButton("edit", "Edit message", () => startEdit(v, m)) : null,
         canDeleteMessage(v.membership, m) ? iconButton("trash", "Delete message", () => deleteMessage(v, m), "danger") : null);
     const mentioned = (m.mentions ?? []).includes(myId());
@@ -765,7 +814,8 @@ function renderReplying(v) {
 async function openThread(v, root, opener) {
     if (v.thread?.root.id === root.id) return v.thread.els.input?.focus() ?? v.thread.els.panel.focus();
     closeThread(v, false);
-    const t = (v.thread = { root, opener: opener ?? document.activeElement, els: {}, draft: "" });
+    if (v.threadUnread.delete(root.id)) renderHeader(v); // before taking the opener: the header's buttons are new
+    const t = (v.thread = { root, opener: opener?.isConnected ? opener : document.activeElement, els: {}, draft: "" });
     try {
         const replies = await pb.collection("chat_messages").getFullList({
             filter: pb.filter("thread = {:root}", { root: root.id }), sort: "created,id", expand: EXPAND, batch: 200,
@@ -795,6 +845,7 @@ async function openThread(v, root, opener) {
         if (!text) return;
         try {
             const record = await pb.collection("chat_messages").create({ room: v.id, text, thread: root.id });
+            v.myThreads.add(root.id);
             input.value = "";
             error.hidden = true;
             await addMessage(v, record.id);
@@ -875,18 +926,6 @@ function jumpTo(v, id) {
     v.focusId = id;
     roving(v);
     node.focus({ preventScroll: true });
-}
-
-async function reportMessage(m) {
-    const reason = prompt("Report this message to the room's moderators. What is wrong with it?");
-    if (reason === null) return;
-    if (!reason.trim()) return toast("A report needs a reason.", "error");
-    try {
-        await pb.collection("chat_message_reports").create({ message: m.id, reason: reason.trim().slice(0, 1000) });
-        toast("Reported. The room's moderators will see it.");
-    } catch (err) {
-        showError(err, "Could not report the message");
-    }
 }
 
 /** A refused post in words: slow mode says how long to wait, silence says until when. */
