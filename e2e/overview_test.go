@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -237,7 +239,10 @@ type planStep struct {
 func assertIndexed(t *testing.T, env *chattest.Env, query string) {
 	t.Helper()
 	var plan []planStep
-	if err := env.App.NonconcurrentDB().NewQuery("EXPLAIN QUERY PLAN " + query).All(&plan); err != nil {
+	if params := positionalParams(query); params > 0 {
+		// A prepared statement's ?1, ?2, …: any value explains the plan.
+		plan = explainPositional(t, env, query, params)
+	} else if err := env.App.NonconcurrentDB().NewQuery("EXPLAIN QUERY PLAN " + query).All(&plan); err != nil {
 		t.Fatalf("explain %s: %v", query, err)
 	}
 	// The unread count reads only the messages after the member's mark.
@@ -252,6 +257,12 @@ func assertIndexed(t *testing.T, env *chattest.Env, query string) {
 	}) {
 		t.Errorf("mention count is not a range scan of (user, room, created): %v", plan)
 	}
+	// The caller's memberships are read from the index alone, not row by row.
+	if strings.Contains(query, "FROM chat_room_users") && !slices.ContainsFunc(plan, func(step planStep) bool {
+		return strings.Contains(step.Detail, "COVERING INDEX idx_chat_room_users_user_marks (user=?)")
+	}) {
+		t.Errorf("memberships are not read from idx_chat_room_users_user_marks alone: %v", plan)
+	}
 	// chat_messages appears as itself or under the aliases x, y and lm; the mentions table as n.
 	for _, step := range plan {
 		fields := strings.Fields(step.Detail)
@@ -260,6 +271,46 @@ func assertIndexed(t *testing.T, env *chattest.Env, query string) {
 			t.Errorf("full scan of chat_messages %q in\n%s", step.Detail, query)
 		}
 	}
+}
+
+// positionalParams is the highest ?N of query.
+func positionalParams(query string) int {
+	n := 0
+	for _, m := range regexp.MustCompile(`\?(\d+)`).FindAllStringSubmatch(query, -1) {
+		if i, err := strconv.Atoi(m[1]); err == nil && i > n {
+			n = i
+		}
+	}
+	return n
+}
+
+func explainPositional(t *testing.T, env *chattest.Env, query string, params int) []planStep {
+	t.Helper()
+	db, ok := env.App.NonconcurrentDB().(*dbx.DB)
+	if !ok {
+		t.Fatalf("nonconcurrent db is %T", env.App.NonconcurrentDB())
+	}
+	args := make([]any, params)
+	for i := range args {
+		args[i] = 1
+	}
+	rows, err := db.DB().Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	defer rows.Close()
+	var plan []planStep
+	for rows.Next() {
+		var step planStep
+		if err := rows.Scan(&step.ID, &step.Parent, &step.NotUsed, &step.Detail); err != nil {
+			t.Fatalf("explain %s: %v", query, err)
+		}
+		plan = append(plan, step)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	return plan
 }
 
 func urlFilter(format string, args ...any) string {

@@ -1,7 +1,6 @@
 package hooks
 
 import (
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,13 +9,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbchat/pbchat/internal/chat"
-	"github.com/pbchat/pbchat/migrations"
 )
 
 const (
@@ -33,6 +30,12 @@ const unreadExpr = `(SELECT count(*) FROM chat_messages x
 	  AND x.created >= (CASE WHEN m.last_seen_at != '' THEN m.last_seen_at ELSE m.created END)
 	  AND (m.last_seen_at = '' OR x.created != m.last_seen_at)
 	  AND x.user != m.user AND x.system = '')`
+
+// unreadSQL is every room of the caller (?1) with its unread and mention
+// counts, from idx_chat_room_users_user_marks and range scans of the
+// message and mention indexes.
+const unreadSQL = `SELECT m.room AS room, m.muted AS muted, ` + unreadExpr + ` AS unread, ` + mentionsExpr + ` AS mentions
+	FROM chat_room_users m WHERE m.user = ?1`
 
 type overview struct{ settings chat.Settings }
 
@@ -60,107 +63,66 @@ func (h overview) rooms(e *core.RequestEvent) error {
 		return err
 	}
 
-	var total int
-	if err := e.App.DB().Select("count(*)").From(migrations.RoomUsers).
-		Where(dbx.HashExp{"user": userID}).Row(&total); err != nil {
-		return serverError(fmt.Errorf("count the rooms of %s: %w", userID, err))
+	total, rows, err := overviewPage(e.App, userID, page, perPage)
+	if err != nil {
+		return serverError(err)
 	}
-	totalPages := (total + perPage - 1) / perPage
-	response := map[string]any{
+	rooms := make([]*core.Record, 0, len(rows))
+	memberships := make([]*core.Record, 0, len(rows))
+	items := make([]overviewItem, 0, len(rows))
+	for _, row := range rows {
+		if row.room != nil {
+			rooms = append(rooms, row.room)
+		}
+		memberships = append(memberships, row.membership)
+		items = append(items, overviewItem{Room: row.room, Membership: row.membership, UnreadCount: row.unread, UnreadMentions: row.mentions, LastMessage: row.last})
+	}
+	// The host app's enrich hooks and an expand parameter apply to the
+	// page's rooms and memberships as to any record the API returns.
+	if err := enrich(e, rooms); err != nil {
+		return serverError(err)
+	}
+	if err := enrich(e, memberships); err != nil {
+		return serverError(err)
+	}
+	return e.JSON(http.StatusOK, map[string]any{
 		"page":       page,
 		"perPage":    perPage,
 		"totalItems": total,
-		"totalPages": totalPages,
-		"items":      []overviewItem{},
-	}
-	if page > totalPages {
-		// Past the end (and (page-1)*perPage could overflow): nothing to read.
-		return e.JSON(http.StatusOK, response)
-	}
-
-	var rows []struct {
-		Membership string         `db:"membership"`
-		Room       string         `db:"room"`
-		Unread     int            `db:"unread"`
-		Mentions   int            `db:"mentions"`
-		LastID     sql.NullString `db:"lm_id"`
-		LastUser   sql.NullString `db:"lm_user"`
-		LastText   sql.NullString `db:"lm_text"`
-		LastAt     sql.NullString `db:"lm_created"`
-	}
-	// The page is chosen first, by each room's latest activity (one index
-	// seek per room); unread counts and last messages are then read for the
-	// page's rooms only, not for every room of the caller.
-	err = e.App.DB().NewQuery(`
-		SELECT m.id AS membership, m.room AS room, ` + unreadExpr + ` AS unread, ` + mentionsExpr + ` AS mentions,
-		       lm.id AS lm_id, lm.user AS lm_user, lm.text AS lm_text, lm.created AS lm_created
-		FROM (
-			SELECT m.*, max(coalesce((SELECT max(y.created) FROM chat_messages y WHERE y.room = m.room), ''), m.created) AS activity
-			FROM chat_room_users m
-			WHERE m.user = {:user}
-			ORDER BY activity DESC, m.room
-			LIMIT {:limit} OFFSET {:offset}
-		) m
-		LEFT JOIN chat_messages lm ON lm.id = (
-			SELECT y.id FROM chat_messages y WHERE y.room = m.room ORDER BY y.created DESC, y.id DESC LIMIT 1)
-		ORDER BY m.activity DESC, m.room`).
-		Bind(dbx.Params{"user": userID, "limit": perPage, "offset": (page - 1) * perPage}).
-		All(&rows)
-	if err != nil {
-		return serverError(fmt.Errorf("the rooms of %s: %w", userID, err))
-	}
-
-	roomIDs := make([]string, len(rows))
-	membershipIDs := make([]string, len(rows))
-	for i, row := range rows {
-		roomIDs[i], membershipIDs[i] = row.Room, row.Membership
-	}
-	rooms, err := recordsByID(e, migrations.Rooms, roomIDs)
-	if err != nil {
-		return serverError(err)
-	}
-	memberships, err := recordsByID(e, migrations.RoomUsers, membershipIDs)
-	if err != nil {
-		return serverError(err)
-	}
-
-	items := make([]overviewItem, 0, len(rows))
-	for _, row := range rows {
-		item := overviewItem{Room: rooms[row.Room], Membership: memberships[row.Membership], UnreadCount: row.Unread, UnreadMentions: row.Mentions}
-		if row.LastID.Valid {
-			item.LastMessage = &lastMessage{ID: row.LastID.String, User: row.LastUser.String, Text: row.LastText.String, Created: row.LastAt.String}
-		}
-		items = append(items, item)
-	}
-	response["items"] = items
-	return e.JSON(http.StatusOK, response)
+		"totalPages": (total + perPage - 1) / perPage,
+		"items":      items,
+	})
 }
 
 // unread serves GET /api/chat/unread: per room, and a total without muted
 // rooms; mentions per room and in total, muted rooms included.
 func (h overview) unread(e *core.RequestEvent) error {
-	var rows []struct {
-		Room     string `db:"room"`
-		Muted    bool   `db:"muted"`
-		Unread   int    `db:"unread"`
-		Mentions int    `db:"mentions"`
-	}
 	userID := authUserID(e, h.settings)
-	err := e.App.DB().NewQuery(`SELECT m.room AS room, m.muted AS muted, ` + unreadExpr + ` AS unread, ` + mentionsExpr + ` AS mentions
-		FROM chat_room_users m WHERE m.user = {:user}`).
-		Bind(dbx.Params{"user": userID}).All(&rows)
+	// A prepared statement, scanned by hand: with 200 rooms, mapping rows
+	// onto a struct by reflection cost a tenth of the request.
+	rows, err := queryRead(e.App, unreadSQL, userID)
 	if err != nil {
 		return serverError(fmt.Errorf("unread counts of %s: %w", userID, err))
 	}
-	total, perRoom := 0, make(map[string]int, len(rows))
-	mentionTotal, mentionRooms := 0, make(map[string]int, len(rows))
-	for _, row := range rows {
-		perRoom[row.Room] = row.Unread
-		mentionRooms[row.Room] = row.Mentions
-		mentionTotal += row.Mentions
-		if !row.Muted {
-			total += row.Unread
+	defer rows.Close()
+	total, perRoom := 0, map[string]int{}
+	mentionTotal, mentionRooms := 0, map[string]int{}
+	var room string
+	var muted bool
+	var unread, mentions int
+	for rows.Next() {
+		if err := rows.Scan(&room, &muted, &unread, &mentions); err != nil {
+			return serverError(fmt.Errorf("unread counts of %s: %w", userID, err))
 		}
+		perRoom[room] = unread
+		mentionRooms[room] = mentions
+		mentionTotal += mentions
+		if !muted {
+			total += unread
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return serverError(fmt.Errorf("unread counts of %s: %w", userID, err))
 	}
 	return e.JSON(http.StatusOK, map[string]any{"total": total, "rooms": perRoom,
 		"mentions": map[string]any{"total": mentionTotal, "rooms": mentionRooms}})
@@ -236,6 +198,14 @@ func positiveParam(e *core.RequestEvent, name string, def, huge int) (int, error
 		return 0, e.BadRequestError("Invalid "+name+".", fieldError(name, "invalid_"+strings.ToLower(name), name+" must be an integer of at least 1"))
 	}
 	return n, nil
+}
+
+// enrich runs PocketBase's record enrichment (enrich hooks, expand) on records.
+func enrich(e *core.RequestEvent, records []*core.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	return apis.EnrichRecords(e, records)
 }
 
 // recordsByID loads and enriches records (one query) keyed by id.
