@@ -66,6 +66,9 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	app.OnRecordCreateRequest(migrations.MessageReacts).BindFunc(reactions.createRequest)
 	app.OnRecordDeleteRequest(migrations.MessageReacts).BindFunc(reactions.deleteRequest)
 
+	// History pages: attachments and reactions expanded in one query each.
+	bindHistoryExpand(app)
+
 	// Moderation: bans, silence, slow mode, reports (invariants and permissions).
 	bindModeration(app, settings)
 

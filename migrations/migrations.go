@@ -41,6 +41,7 @@ func List(settings chat.Settings) core.MigrationsList {
 	list.Register(func(app core.App) error { return addThreads(app, settings.UsersCollection) }, dropThreads, threadsMigration)
 	list.Register(func(app core.App) error { return addPinsAndSystem(app, settings) }, removePinsAndSystem, pinsMigration)
 	list.Register(func(app core.App) error { return createModeration(app, settings) }, dropModeration, moderationMigration)
+	list.Register(addOverviewIndex, removeOverviewIndex, overviewIndexMigration)
 	list.Add(&core.Migration{
 		File: "1764000001_pbchat_settings_sync.go",
 		Up:   func(app core.App) error { return syncSettings(app, settings) },
