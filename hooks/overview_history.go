@@ -20,9 +20,10 @@ import (
 // PocketBase reads a back-relation with one query per listed record (50
 // queries per relation for a page of 50); pprof put them at a sixth of the
 // page's CPU. bindHistoryExpand reads them with one query per relation and
-// leaves the rest as PocketBase does it: the same view rules (as a filter of
-// the one query that loads the related records), the same enrich hooks in
-// the expand context, the same order and the same JSON.
+// leaves the rest as PocketBase does it: the same view rules (a filter of
+// the query that loads the related records, or answered by the list rule
+// already: overview_history_rules.go), the same enrich hooks in the expand
+// context, the same order and the same JSON.
 func bindHistoryExpand(app core.App) {
 	app.OnRecordsListRequest(migrations.Messages).Bind(&hook.Handler[*core.RecordsListRequestEvent]{
 		Id: "pbchatHistoryExpand",
@@ -47,6 +48,8 @@ type backRelation struct {
 	single   bool   // a unique index on field: at most one related record
 	nested   *core.RelationField
 	nestedTo *core.Collection
+	// The view rules the list rule answers already (overview_history_rules.go).
+	implied, nestedImplied bool
 }
 
 // expandBackRelations expands the back-relations it can read in one query
@@ -177,6 +180,9 @@ func planBackRelation(app core.App, listed *core.Collection, first string, rests
 		}
 		relation.nested, relation.nestedTo = nested, to
 	}
+	relation.implied = viewImpliedByList(listed, related, field.Name)
+	relation.nestedImplied = relation.implied && relation.nested != nil &&
+		nestedViewImplied(listed, related, field.Name, relation.nested, relation.nestedTo)
 	return relation, true
 }
 
@@ -188,28 +194,48 @@ func (b backRelation) read(app core.App, info *core.RequestInfo, records []*core
 	for i, r := range records {
 		listedIDs[i] = r.Id
 	}
-	var pairs []struct {
-		Owner string `db:"owner"`
-		ID    string `db:"id"`
-	}
+	ids := make(map[string][]string, len(records))
+	var related []*core.Record
+	var err error
 	// The same index PocketBase's one query per record uses ((message, …)),
 	// so each record's ids come in the same order.
-	err := app.ConcurrentDB().Select("[["+b.field+"]] AS owner", "id").From(b.related.Name).
-		Where(dbx.In(b.field, listedIDs...)).All(&pairs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("expand %s: %w", b.key, err)
-	}
-	ids := make(map[string][]string, len(records))
-	var relatedIDs []string
-	for _, p := range pairs {
-		if len(ids[p.Owner]) < backRelationLimit {
-			ids[p.Owner] = append(ids[p.Owner], p.ID)
-			relatedIDs = append(relatedIDs, p.ID)
+	if b.implied {
+		// The rows themselves: no view rule to filter them by.
+		err = app.RecordQuery(b.related).AndWhere(dbx.In(b.related.Name+"."+b.field, listedIDs...)).All(&related)
+		if err != nil {
+			return nil, nil, fmt.Errorf("expand %s: %w", b.key, err)
 		}
-	}
-	related, err := viewable(app, info, b.related, relatedIDs)
-	if err != nil {
-		return nil, nil, err
+		kept := related[:0]
+		for _, r := range related {
+			if owner := r.GetString(b.field); len(ids[owner]) < backRelationLimit {
+				ids[owner] = append(ids[owner], r.Id)
+				kept = append(kept, r)
+			}
+		}
+		related = kept
+		if err := enrichExpanded(app, info, related); err != nil {
+			return nil, nil, fmt.Errorf("expand %s: %w", b.key, err)
+		}
+	} else {
+		var pairs []struct {
+			Owner string `db:"owner"`
+			ID    string `db:"id"`
+		}
+		err = app.ConcurrentDB().Select("[["+b.field+"]] AS owner", "id").From(b.related.Name).
+			Where(dbx.In(b.field, listedIDs...)).All(&pairs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("expand %s: %w", b.key, err)
+		}
+		var relatedIDs []string
+		for _, p := range pairs {
+			if len(ids[p.Owner]) < backRelationLimit {
+				ids[p.Owner] = append(ids[p.Owner], p.ID)
+				relatedIDs = append(relatedIDs, p.ID)
+			}
+		}
+		if related, err = viewable(app, info, b.related, relatedIDs, false); err != nil {
+			return nil, nil, err
+		}
 	}
 	if b.nested != nil {
 		if err := b.expandNested(app, info, related); err != nil {
@@ -247,7 +273,7 @@ func (b backRelation) expandNested(app core.App, info *core.RequestInfo, related
 			}
 		}
 	}
-	targets, err := viewable(app, info, b.nestedTo, targetIDs)
+	targets, err := viewable(app, info, b.nestedTo, targetIDs, b.nestedImplied)
 	if err != nil {
 		return err
 	}
@@ -278,13 +304,14 @@ func (b backRelation) expandNested(app core.App, info *core.RequestInfo, related
 }
 
 // viewable loads the records of c with ids that pass c's view rule for the
-// caller and runs the enrich hooks on them: PocketBase's expand fetch.
-func viewable(app core.App, info *core.RequestInfo, c *core.Collection, ids []string) ([]*core.Record, error) {
+// caller (known to, when implied) and runs the enrich hooks on them:
+// PocketBase's expand fetch.
+func viewable(app core.App, info *core.RequestInfo, c *core.Collection, ids []string, implied bool) ([]*core.Record, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	records, err := app.FindRecordsByIds(c.Id, ids, func(q *dbx.SelectQuery) error {
-		if *c.ViewRule == "" {
+		if implied || *c.ViewRule == "" {
 			return nil
 		}
 		resolver := core.NewRecordFieldResolver(app, c, info, true)
