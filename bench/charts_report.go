@@ -191,6 +191,15 @@ func (r *Results) memoryChart() (Chart, bool) {
 		XLabel:   "connected SSE clients", YLabel: "MiB",
 		XTicks: append([]float64{0}, counts...),
 	}
+	// The capacity run's one process is the room-topics setup at its size.
+	var capacity *CapacityRun
+	if r.Capacity != nil && r.Capacity.Single != nil && r.Capacity.Single.Held > 0 && r.Capacity.Single.RSSPerClientKiB > 0 {
+		capacity = r.Capacity.Single
+		c.XTicks = append(c.XTicks, float64(capacity.Held))
+		slices.Sort(c.XTicks)
+		c.XTicks = slices.Compact(c.XTicks)
+		c.Subtitle += fmt.Sprintf("; %s clients: the capacity run", thousands(capacity.Held))
+	}
 	for _, style := range []string{StyleStock, StyleRoomTopics, StyleStockPbchat} {
 		s := Series{Name: style, Color: styleColors[style], Points: []Point{{0, 0}}}
 		for _, x := range r.Realtime {
@@ -198,6 +207,10 @@ func (r *Results) memoryChart() (Chart, bool) {
 				s.Points = append(s.Points, Point{float64(x.Config.Clients), x.IdleRSSPer1k * float64(x.Config.Clients) / 1000})
 			}
 		}
+		if style == StyleRoomTopics && capacity != nil {
+			s.Points = append(s.Points, Point{float64(capacity.Held), capacity.RSSPerClientKiB * float64(capacity.Held) / 1024})
+		}
+		slices.SortFunc(s.Points, func(a, b Point) int { return cmpFloat(a.X, b.X) })
 		if len(s.Points) > 1 {
 			c.Series = append(c.Series, s)
 		}
@@ -220,4 +233,14 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

@@ -231,6 +231,7 @@ func TestResultsCharts(t *testing.T) {
 		{"everything", sampleResults(), []string{"bench-cpu-per-message.svg", "bench-send-rate.svg", "bench-read-latency.svg", "bench-memory.svg"}},
 		{"realtime only", &Results{Realtime: sampleResults().Realtime}, []string{"bench-cpu-per-message.svg", "bench-memory.svg"}},
 		{"nothing", &Results{}, nil},
+		{"the capacity run alone", &Results{Capacity: &CapacityFigures{Single: &CapacityRun{Tried: 19_500, Held: 19_500, RSSPerClientKiB: 20}}}, []string{"bench-memory.svg"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,6 +267,31 @@ func TestWriteChartsLinksRelativeToTheReport(t *testing.T) {
 	for _, c := range res.Charts {
 		if want := "](docs/" + c.Name + ")"; !strings.Contains(md, want) {
 			t.Errorf("report has no link %q", want)
+		}
+	}
+}
+
+func TestMemoryChartTakesTheCapacityRun(t *testing.T) {
+	r := metResults()
+	r.Capacity.Single.RSSPerClientKiB = 20
+	c, ok := r.memoryChart()
+	if !ok {
+		t.Fatal("no memory chart")
+	}
+	if got := c.XTicks; len(got) != 5 || got[4] != 19_500 {
+		t.Errorf("x ticks %v, want 0, the three client counts and 19,500", got)
+	}
+	for _, s := range c.Series {
+		last := s.Points[len(s.Points)-1]
+		switch s.Name {
+		case StyleRoomTopics:
+			if last.X != 19_500 || last.Y < 380 || last.Y > 381 {
+				t.Errorf("room topics ends at %v, want 19,500 clients × 20 KiB ≈ 380.9 MiB", last)
+			}
+		case StyleStock:
+			if last.X != 10_000 {
+				t.Errorf("stock ends at %v", last)
+			}
 		}
 	}
 }
