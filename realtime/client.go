@@ -24,6 +24,11 @@ type quietClient struct {
 	sending   sync.RWMutex  // held (read) by senders, (write) by Discard while it closes the channel
 	gone      chan struct{} // closed first by Discard: unblocks senders
 	closeOnce sync.Once
+
+	// stream, when set, is the connection this client's events are written
+	// to directly (stream.go); the channel is then unused. Set before the
+	// client is registered, never changed.
+	stream *sseStream
 }
 
 // NewClient returns the realtime client pbchat gives every connection.
@@ -33,6 +38,12 @@ func NewClient() subscriptions.Client {
 
 // Send waits until the connection takes m, or the client is discarded.
 func (c *quietClient) Send(m subscriptions.Message) {
+	if c.stream != nil {
+		if !c.IsDiscarded() {
+			c.stream.send(m)
+		}
+		return
+	}
 	c.sending.RLock()
 	defer c.sending.RUnlock()
 	if c.IsDiscarded() {
@@ -48,9 +59,17 @@ func (c *quietClient) Send(m subscriptions.Message) {
 func (c *quietClient) Discard() {
 	c.closeOnce.Do(func() { close(c.gone) })
 	c.sending.Lock()
-	defer c.sending.Unlock()
 	c.DefaultClient.Discard()
+	c.sending.Unlock()
+	if c.stream != nil {
+		// The hub discards clients under its lock; closing unregisters the
+		// client from the hub, which takes it.
+		go c.stream.close()
+	}
 }
+
+// setStream makes the client write its events to st.
+func (c *quietClient) setStream(st *sseStream) { c.stream = st }
 
 // Subscribe adds PocketBase-served subscriptions and recounts them.
 func (c *quietClient) Subscribe(subs ...string) {

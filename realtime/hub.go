@@ -50,6 +50,9 @@ type Hub struct {
 	// broker was last told.
 	followMu sync.Mutex
 	followed map[string]bool
+
+	// streams are the connections served without net/http's goroutine (stream.go).
+	streams *streamSet
 }
 
 // NewHub returns a hub that receives its events from broker.
@@ -62,6 +65,7 @@ func NewHub(broker Broker, logger *slog.Logger) *Hub {
 		byUser:     map[string]map[*client]struct{}{},
 		byRoom:     map[string]map[*client]struct{}{},
 		followed:   map[string]bool{},
+		streams:    newStreamSet(),
 	}
 	broker.Listen(h)
 	return h

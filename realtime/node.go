@@ -124,6 +124,7 @@ func NewNode(config NodeConfig) (*Node, error) {
 // node's users are gone from it.
 func (n *Node) Close() {
 	n.stopAnswers()
+	n.hub.streams.closeAll()
 	if n.presence != nil {
 		n.presence.close()
 	}
@@ -160,6 +161,19 @@ func (n *Node) connect(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Accel-Buffering", "no")
 
 	client := NewClient()
+	qc := client.(*quietClient)
+	err := n.hub.streams.start(w, r, qc, n.config.IdleTimeout, n.config.MaxLifetime, nil,
+		func() { n.clients.Register(client) },
+		func() {
+			n.clients.Unregister(client.Id())
+			n.hub.remove(client)
+		})
+	if !errors.Is(err, errNotHijackable) {
+		if err != nil {
+			n.config.Logger.Debug("pbchat realtime node: PB_CONNECT", slog.Any("error", err))
+		}
+		return // a stream (stream.go), or a connection that already ended
+	}
 	n.clients.Register(client)
 	defer func() {
 		// Unregister discards the client first: a subscribe request still in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/router"
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
 
@@ -55,8 +57,22 @@ func (h *Hub) Bind(app core.App, settings chat.Settings) {
 			client.Set(apis.RealtimeClientIPKey, stock.Get(apis.RealtimeClientIPKey))
 			e.Client = client
 		}
-		// PocketBase discards the client when its connection ends, before this runs.
-		defer h.remove(e.Client)
+		client := e.Client
+		err := e.Next()
+		if qc, ok := client.(*quietClient); !ok || qc.stream == nil {
+			// PocketBase discards the client when its connection ends, before this runs.
+			h.remove(client)
+		}
+		return err
+	})
+	app.OnRealtimeConnectRequest().Bind(&hook.Handler[*core.RealtimeConnectRequestEvent]{
+		Id: "pbchatRealtimeStream",
+		// Last: every other handler has run, and set the timeouts.
+		Priority: math.MaxInt,
+		Func:     h.serveStream,
+	})
+	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		h.streams.closeAll()
 		return e.Next()
 	})
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
