@@ -61,7 +61,7 @@ func expandBackRelations(e *core.RecordsListRequestEvent) error {
 	}
 	info, err := e.RequestInfo()
 	if err != nil {
-		return e.Next()
+		return err // as PocketBase's list answers it
 	}
 	param := info.Query["expand"]
 	if param == "" {
@@ -77,7 +77,8 @@ func expandBackRelations(e *core.RecordsListRequestEvent) error {
 	ids := make([]map[string][]string, len(relations))
 	for i, relation := range relations {
 		if ids[i], results[i], err = relation.read(e.App, &expandInfo, e.Records); err != nil {
-			// PocketBase's own way, which logs what fails and answers without it.
+			// PocketBase's own way then, which answers without what fails.
+			e.App.Logger().Warn("pbchat: history expand left to PocketBase", "expand", param, "error", err)
 			return e.Next()
 		}
 	}

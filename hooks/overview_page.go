@@ -20,16 +20,13 @@ type overviewRow struct {
 	last             *lastMessage
 }
 
-// overviewFixedColumns are the columns of overviewSQL before the room's and
-// the membership's fields.
-const overviewFixedColumns = 7
-
 // overviewSQL picks the page by each room's latest activity (one index seek
 // per room, memberships read from idx_chat_room_users_user_marks alone),
 // then reads for the page's rooms only their unread and mention counts,
 // last message (by the rowid the room index holds), room row and membership
-// row. total is the caller's number
-// of rooms, counted once per query.
+// row, the room's and the membership's fields after the first seven columns.
+// total is the caller's number of rooms, counted once per query.
+// Parameters: ?1 the user, ?2 and ?3 the page's limit and offset.
 func overviewSQL(rooms, members *core.Collection) string {
 	var columns strings.Builder
 	for _, part := range []struct {
@@ -70,7 +67,7 @@ func overviewPage(app core.App, userID string, page, perPage int) (total int, ro
 	if err != nil {
 		return 0, nil, err
 	}
-	if page-1 <= (math.MaxInt64-perPage)/perPage { // else past any end
+	if page-1 <= (math.MaxInt-perPage)/perPage { // else past any end
 		total, rows, err = readOverviewPage(app, rooms, members, userID, perPage, (page-1)*perPage)
 		if err != nil || len(rows) > 0 {
 			return total, rows, err
