@@ -128,6 +128,9 @@ func NewApp(dir string, kind Kind) (*App, error) {
 // Close stops the server (dropping every connection) and the app.
 func (a *App) Close() {
 	_ = a.server.Close()
+	// As a served app stops: connections taken over from net/http (pbchat's
+	// realtime streams) end here, while the database is still open.
+	_ = a.App.OnTerminate().Trigger(&core.TerminateEvent{App: a.App})
 	_ = a.App.ResetBootstrapState()
 	if a.created {
 		_ = os.RemoveAll(a.Dir)

@@ -35,10 +35,13 @@ type RealtimeConfig struct {
 	SmallRoom     int
 	BigMessages   int
 	SmallMessages int
-	Parallel      int // connections opened at once by the client process
-	Exe           string
-	Log           func(string)
-	HeapProfile   string // when set, a heap profile with the clients connected is written here
+	Parallel      int // connections opened at once by each client process
+	// Generators is the number of client processes (0: one); process k
+	// connects from 127.0.0.(k+2), so that no address pair runs out of ports.
+	Generators  int
+	Exe         string
+	Log         func(string)
+	HeapProfile string // when set, a heap profile with the clients connected is written here
 	// Profile, when set, wraps the measured messages (not the connecting).
 	Profile func(fn func())
 }
@@ -86,10 +89,12 @@ type collector struct {
 	waiting  map[int]chan struct{}
 	expected map[int]int
 	lost     int
-	ready    chan string
 }
 
-func (c *collector) read(r io.Reader) {
+// read takes one client process's lines; its READY line goes to ready,
+// which is closed when the process's output ends.
+func (c *collector) read(r io.Reader, ready chan<- string) {
+	defer close(ready)
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 1<<16), 1<<20)
 	for s.Scan() {
@@ -99,7 +104,7 @@ func (c *collector) read(r io.Reader) {
 		}
 		switch f[0] {
 		case "READY":
-			c.ready <- s.Text()
+			ready <- s.Text()
 		case "D":
 			c.mu.Lock()
 			c.lost++
@@ -120,7 +125,6 @@ func (c *collector) read(r io.Reader) {
 			c.mu.Unlock()
 		}
 	}
-	close(c.ready)
 }
 
 func (c *collector) expect(seq, n int) chan struct{} {
@@ -186,61 +190,27 @@ func RunRealtime(cfg RealtimeConfig) (*RealtimeResult, error) {
 		}
 		clients[i] = SSEClient{Token: tokens[u], Subs: subs}
 	}
-	config, err := json.Marshal(SSEClientConfig{URL: a.URL, Parallel: cfg.Parallel, Clients: clients})
-	if err != nil {
-		return nil, err
-	}
-
 	res := &RealtimeResult{Config: cfg}
 	baseRSS, baseHeap := SettledRSS()
 	res.BaseRSS = baseRSS
 
-	cmd := exec.Command(cfg.Exe, "-sse-client")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	col := &collector{bySeq: map[int][]delivery{}, waiting: map[int]chan struct{}{}, expected: map[int]int{}}
+	gens, err := startGenerators(cfg.Exe, a.URL, cfg.Parallel, max(cfg.Generators, 1), clients, col, 0)
+	defer gens.stop()
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	connected, failed, took, err := gens.ready(10 * time.Minute)
+	res.Connected, res.Failed, res.ConnectFor = connected, failed, took
 	if err != nil {
 		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
-	col := &collector{bySeq: map[int][]delivery{}, waiting: map[int]chan struct{}{}, expected: map[int]int{}, ready: make(chan string, 1)}
-	go col.read(stdout)
-	if _, err := stdin.Write(append(config, '\n')); err != nil {
-		return nil, err
-	}
-	select {
-	case line, ok := <-col.ready:
-		if !ok {
-			return nil, fmt.Errorf("client process ended before connecting")
-		}
-		f := strings.Fields(line)
-		res.Connected, _ = strconv.Atoi(f[1])
-		res.Failed, _ = strconv.Atoi(f[2])
-		millis, _ := strconv.Atoi(f[3])
-		res.ConnectFor = time.Duration(millis) * time.Millisecond
-	case <-time.After(10 * time.Minute):
-		return nil, fmt.Errorf("clients not connected after 10 minutes")
 	}
 	if res.Failed > 0 {
 		return res, fmt.Errorf("%d of %d clients failed to connect", res.Failed, cfg.Clients)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// What connecting set off (presence: each user coming online is told
+	// to their roommates) is done before anything is measured.
+	settle(5 * time.Minute)
 	idleRSS, idleHeap := SettledRSS()
 	if cfg.HeapProfile != "" {
 		if f, err := os.Create(cfg.HeapProfile); err == nil {
@@ -340,4 +310,100 @@ func RunRealtime(cfg RealtimeConfig) (*RealtimeResult, error) {
 	res.Lost = col.lost
 	col.mu.Unlock()
 	return res, nil
+}
+
+// settle waits until this process has used less than a tenth of a core
+// for half a second, up to limit.
+func settle(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		before := CPUTime()
+		time.Sleep(500 * time.Millisecond)
+		if CPUTime()-before < 50*time.Millisecond {
+			return
+		}
+	}
+}
+
+// generators are the client processes of a run.
+type generators struct {
+	cmds    []*exec.Cmd
+	stdins  []io.Closer
+	readies []chan string
+}
+
+// startGenerators starts n client processes (exe -sse-client), each with
+// its share of clients, connecting from its own loopback address
+// 127.0.0.(ipBase+2+k).
+func startGenerators(exe, url string, parallel, n int, clients []SSEClient, col *collector, ipBase int) (*generators, error) {
+	g := &generators{}
+	per := (len(clients) + n - 1) / n
+	for k := 0; k < n && k*per < len(clients); k++ {
+		part := clients[k*per : min((k+1)*per, len(clients))]
+		config, err := json.Marshal(SSEClientConfig{URL: url, Parallel: parallel, Clients: part,
+			LocalIP: fmt.Sprintf("127.0.0.%d", ipBase+k+2), Offset: k * per})
+		if err != nil {
+			return g, err
+		}
+		cmd := exec.Command(exe, "-sse-client")
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return g, err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return g, err
+		}
+		if err := cmd.Start(); err != nil {
+			return g, fmt.Errorf("start the client process %s: %w", exe, err)
+		}
+		ready := make(chan string, 1)
+		g.cmds, g.stdins, g.readies = append(g.cmds, cmd), append(g.stdins, stdin), append(g.readies, ready)
+		go col.read(stdout, ready)
+		if _, err := stdin.Write(append(config, '\n')); err != nil {
+			return g, fmt.Errorf("configure the client process: %w", err)
+		}
+	}
+	return g, nil
+}
+
+// ready waits for every process's READY line: connected and failed
+// clients, and the slowest process's connect time.
+func (g *generators) ready(timeout time.Duration) (connected, failed int, took time.Duration, err error) {
+	deadline := time.After(timeout)
+	for _, ready := range g.readies {
+		select {
+		case line, ok := <-ready:
+			if !ok {
+				return connected, failed, took, fmt.Errorf("a client process ended before connecting")
+			}
+			f := strings.Fields(line)
+			ok1, _ := strconv.Atoi(f[1])
+			failed1, _ := strconv.Atoi(f[2])
+			millis, _ := strconv.Atoi(f[3])
+			connected, failed = connected+ok1, failed+failed1
+			took = max(took, time.Duration(millis)*time.Millisecond)
+		case <-deadline:
+			return connected, failed, took, fmt.Errorf("clients not connected after %v", timeout)
+		}
+	}
+	return connected, failed, took, nil
+}
+
+// stop closes the processes' stdin (they disconnect and exit) and waits.
+func (g *generators) stop() {
+	for _, stdin := range g.stdins {
+		stdin.Close()
+	}
+	for _, cmd := range g.cmds {
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
 }

@@ -34,6 +34,14 @@ type SSEClientConfig struct {
 	URL      string      `json:"url"`
 	Parallel int         `json:"parallel"`
 	Clients  []SSEClient `json:"clients"`
+	// LocalIP, when set, is the source address of every connection
+	// (127.0.0.x): each address has its own ephemeral ports, so several
+	// client processes can hold more connections to one server address
+	// than one source address has ports.
+	LocalIP string `json:"localIP,omitempty"`
+	// Offset is added to the client indexes this process reports, so that
+	// several processes' indexes do not overlap.
+	Offset int `json:"offset,omitempty"`
 }
 
 // SSEClient is one connection: a user's token and its subscriptions.
@@ -71,6 +79,15 @@ func RunSSEClients(stdin io.Reader, stdout io.Writer) error {
 	}()
 
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	if cfg.LocalIP != "" {
+		ip := net.ParseIP(cfg.LocalIP)
+		if ip == nil {
+			return fmt.Errorf("local IP %q", cfg.LocalIP)
+		}
+		// The posts come from the same address: PocketBase refuses a
+		// subscription from another IP than its connection's.
+		dialer.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	streams := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true, MaxIdleConnsPerHost: 1}}
 	posts := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true, MaxIdleConns: 256, MaxIdleConnsPerHost: 256}, Timeout: 2 * time.Minute}
 
@@ -81,7 +98,8 @@ func RunSSEClients(stdin io.Reader, stdout io.Writer) error {
 	sem := make(chan struct{}, max(cfg.Parallel, 1))
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i, c := range cfg.Clients {
+	for k, c := range cfg.Clients {
+		i := k + cfg.Offset
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
