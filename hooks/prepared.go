@@ -182,6 +182,11 @@ func (s *statements) prepareAfter(app core.App, query string) {
 		defer s.mu.Unlock()
 		delete(s.preparing, query)
 		if err != nil {
+			// Most likely a pool closed since (the app bootstrapped again):
+			// no more attempts on it until a request shows the new one.
+			if s.writeDB == db {
+				s.writeDB = nil
+			}
 			app.Logger().Warn("pbchat: prepare a statement", "error", err)
 			return nil
 		}
