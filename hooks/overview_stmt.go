@@ -31,7 +31,8 @@ const overviewStatementsKey = "pbchat.overviewStatements"
 func queryRead(app core.App, query string, args ...any) (*sql.Rows, error) {
 	pool, ok := app.ConcurrentDB().(*dbx.DB)
 	if !ok {
-		return nil, fmt.Errorf("pbchat: no database/sql pool behind %T", app.ConcurrentDB())
+		// A transaction's app, say: its own connection, unprepared.
+		return queryUnprepared(app.ConcurrentDB(), query, args)
 	}
 	s := app.Store().GetOrSet(overviewStatementsKey, func() any {
 		return &overviewStatements{stmts: map[string]*sql.Stmt{}}
@@ -86,4 +87,19 @@ func (s *overviewStatements) drop(query string, stmt *sql.Stmt) {
 		delete(s.stmts, query)
 	}
 	_ = stmt.Close()
+}
+
+// queryUnprepared runs query on the database/sql executor behind builder.
+func queryUnprepared(builder dbx.Builder, query string, args []any) (*sql.Rows, error) {
+	if tx, ok := builder.(*dbx.Tx); ok {
+		builder = tx.Builder
+	}
+	if b, ok := builder.(interface{ Executor() dbx.Executor }); ok {
+		if q, ok := b.Executor().(interface {
+			Query(string, ...any) (*sql.Rows, error)
+		}); ok {
+			return q.Query(query, args...)
+		}
+	}
+	return nil, fmt.Errorf("pbchat: no database/sql executor behind %T", builder)
 }

@@ -1,0 +1,4 @@
+package hooks
+
+// QueryRead is queryRead, for tests.
+var QueryRead = queryRead
