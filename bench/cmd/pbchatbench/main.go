@@ -9,7 +9,9 @@
 // functions of the profile behind each missed one (every run profiles its
 // scenarios, into a temporary directory unless -profile DIR is given), and
 // -full draws four SVG charts into docs/ (-charts DIR elsewhere; -quick
-// draws them only when -charts is given).
+// draws them only when -charts is given). -full also runs the capacity
+// scenario (bench.RunCapacity: 19,500 clients in one process, 50,000 on a
+// writer with 3 realtime nodes over NATS).
 //
 // Scenarios: send (HTTP, concurrency 1/16/64), read (history page, rooms
 // overview, unread totals), realtime fan-out and memory (real SSE clients in
@@ -62,6 +64,7 @@ var modes = map[string]mode{
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "-sse-client" {
+		bench.RaiseFileLimit()
 		if err := bench.RunSSEClients(os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "sse-client:", err)
 			os.Exit(1)
@@ -80,11 +83,18 @@ func main() {
 	rounds := flag.Int("rounds", 0, "override the number of send rounds")
 	profileDir := flag.String("profile", "", "keep the CPU profile of each scenario (and a heap profile per realtime run) in this directory; \"off\": no profiles, and no profile notes under missed targets (default: a temporary directory)")
 	chartsDir := flag.String("charts", "", "write the SVG charts into this directory (default: docs with -full, none with -quick); \"off\": none")
-	capacity := flag.Bool("capacity", false, "also run the capacity scenario (SSE clients one process holds; a writer with 3 realtime nodes over NATS)")
+	capacity := flag.Bool("capacity", false, "run the capacity scenario (bench.RunCapacity: SSE clients one process holds; a writer with 3 realtime nodes over NATS); on by default with -full, -capacity=false skips it")
+	capacityOne := flag.Int("capacity-one", 19_500, "capacity scenario: SSE clients for one process (0 skips)")
+	capacityCluster := flag.Int("capacity-cluster", 50_000, "capacity scenario: SSE clients for the writer and 3 realtime nodes (0 skips)")
 	tmp := flag.String("tmp", "", "directory for the temporary data dirs (default: the system temp dir)")
 	flag.Parse()
 	if *quick && *full {
 		fail("-quick and -full exclude each other")
+	}
+	capacitySet := false
+	flag.Visit(func(f *flag.Flag) { capacitySet = capacitySet || f.Name == "capacity" })
+	if !capacitySet {
+		*capacity = *full
 	}
 	name := "quick"
 	if *full {
@@ -219,13 +229,18 @@ func main() {
 		}
 	}
 
+	var capacityResult *bench.CapacityResult
 	if *capacity {
-		logf("capacity")
-		c, err := runCapacity(exe, *profileDir)
-		if err != nil {
-			fail(fmt.Sprintf("capacity: %v", err))
+		logf("capacity: %d clients in one process, %d on a writer and 3 realtime nodes", *capacityOne, *capacityCluster)
+		c, err := bench.RunCapacity(bench.CapacityConfig{OneProcessClients: *capacityOne, ClusterClients: *capacityCluster, Log: logs})
+		if c != nil {
+			capacityResult, res.Capacity = c, c.Figures()
 		}
-		res.Capacity = c
+		if err != nil {
+			// The report still says what was held before the failure.
+			res.Notes = append(res.Notes, fmt.Sprintf("The capacity scenario failed: %v.", err))
+			logf("capacity: %v", err)
+		}
 	}
 
 	res.Duration = time.Since(res.Started)
@@ -251,6 +266,11 @@ func main() {
 			fail(err.Error())
 		}
 		logf("wrote %s", *out)
+		if capacityResult != nil {
+			if err := bench.WriteCapacitySection(*out, capacityResult); err != nil {
+				fail(err.Error())
+			}
+		}
 	}
 	logf("done in %s", res.Duration.Round(time.Second))
 }
@@ -423,10 +443,4 @@ func exit(code int) {
 func fail(msg string) {
 	logf("error: %s", msg)
 	exit(1)
-}
-
-// runCapacity is the hook for the capacity scenario (bench/capacity*.go):
-// it runs it and hands its figures to the report.
-func runCapacity(exe, profileDir string) (*bench.CapacityFigures, error) {
-	return nil, fmt.Errorf("the capacity scenario is not wired in yet (bench/capacity*.go)")
 }
