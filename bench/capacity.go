@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -42,9 +43,12 @@ type CapacityConfig struct {
 	// PerGenerator: clients per load-generator process (default 5,000).
 	PerGenerator int
 	Parallel     int    // connections each generator opens at once (default 64)
-	LoadExe      string // the load generator; built from bench/cmd/pbchatload when empty
-	PbchatExe    string // the pbchat binary for the cluster; built when empty
-	Log          func(string)
+	LoadExe      string // the load generator; built from bench/cmd/pbchatload when empty (pbchatbench's own binary works too)
+	// ProfileDir, when set, receives capacity-one.pprof: a CPU profile of the
+	// one-process scenario's messages (the connecting left out).
+	ProfileDir string
+	PbchatExe  string // the pbchat binary for the cluster; built when empty
+	Log        func(string)
 }
 
 // CapacityResult is what a capacity run measured.
@@ -52,7 +56,8 @@ type CapacityResult struct {
 	Config CapacityConfig
 
 	// One process.
-	ClientsPerProcess int // clients connected, subscribed and still there after the messages
+	ClientsPerProcess int    // clients connected, subscribed and still there after the messages
+	Profile           string // label of the one-process CPU profile in ProfileDir ("" when none)
 	OneProcessTried   int
 	// IdleBytesPerClient: server RSS per idle subscribed client (after GC),
 	// IdleHeapBytesPerClient: Go heap and stacks per client, at OneProcessClients.
@@ -152,9 +157,30 @@ func RunCapacity(cfg CapacityConfig) (*CapacityResult, error) {
 	if n := cfg.OneProcessClients; n > 0 {
 		cfg.Log(fmt.Sprintf("capacity: one process, %d clients", n))
 		res.OneProcessTried = n
-		r, err := RunRealtime(RealtimeConfig{Clients: n, Style: StyleRoomTopics, BigRoom: min(cfg.BigRoom, n), SmallRoom: 50,
+		rc := RealtimeConfig{Clients: n, Style: StyleRoomTopics, BigRoom: min(cfg.BigRoom, n), SmallRoom: 50,
 			BigMessages: cfg.Messages, SmallMessages: cfg.Messages, Parallel: cfg.Parallel, Generators: generators(n), Exe: cfg.LoadExe,
-			TolerateFailed: true})
+			TolerateFailed: true}
+		if cfg.ProfileDir != "" {
+			const label = "capacity-one"
+			rc.Profile = func(fn func()) {
+				f, err := os.Create(filepath.Join(cfg.ProfileDir, label+".pprof"))
+				if err != nil {
+					cfg.Log(fmt.Sprintf("capacity: no profile: %v", err))
+					fn()
+					return
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					cfg.Log(fmt.Sprintf("capacity: no profile: %v", err))
+					fn()
+					return
+				}
+				fn()
+				pprof.StopCPUProfile()
+				res.Profile = label
+			}
+		}
+		r, err := RunRealtime(rc)
 		if r != nil {
 			res.ClientsPerProcess = r.Connected - r.Lost
 			res.IdleBytesPerClient = r.IdleRSSPer1k * (1 << 20) / 1000

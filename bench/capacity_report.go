@@ -20,7 +20,7 @@ func (r *CapacityResult) Figures() *CapacityFigures {
 	f := &CapacityFigures{}
 	if r.OneProcessTried > 0 {
 		f.Single = &CapacityRun{Tried: r.OneProcessTried, Held: r.ClientsPerProcess,
-			BigRoomP50: r.OneProcessP50, BigRoomP99: r.OneProcessP99, RSSPerClientKiB: r.IdleBytesPerClient / 1024}
+			BigRoomP50: r.OneProcessP50, BigRoomP99: r.OneProcessP99, RSSPerClientKiB: r.IdleBytesPerClient / 1024, Profile: r.Profile}
 	}
 	if r.ClusterTried > 0 {
 		f.Cluster = &CapacityRun{Tried: r.ClusterTried, Held: r.ClusterClients, Nodes: r.ClusterNodes,

@@ -9,7 +9,9 @@ import (
 // BenchmarkCapacity runs the capacity scenario once (bench.RunCapacity) at
 // the sizes of PBCHAT_CAPACITY_ONE and PBCHAT_CAPACITY_CLUSTER (default
 // 2,000 each; 0 skips), and writes its section into the file named by
-// PBCHAT_CAPACITY_OUT, if set:
+// PBCHAT_CAPACITY_OUT, if set (PBCHAT_CAPACITY_COMPARE: the stock-vs-pbchat
+// memory size, -1 skips it; PBCHAT_CAPACITY_PROFILE: a directory for the
+// one-process CPU profile):
 //
 //	PBCHAT_CAPACITY_ONE=19500 PBCHAT_CAPACITY_CLUSTER=50000 PBCHAT_CAPACITY_OUT=$PWD/BENCHMARKS.md \
 //	  go test ./bench -run '^$' -bench Capacity -benchtime 1x -timeout 60m
@@ -25,7 +27,7 @@ func BenchmarkCapacity(b *testing.B) {
 		return 2000
 	}
 	cfg := CapacityConfig{OneProcessClients: size("PBCHAT_CAPACITY_ONE"), ClusterClients: size("PBCHAT_CAPACITY_CLUSTER"),
-		CompareClients: size("PBCHAT_CAPACITY_COMPARE"), Log: func(s string) { b.Log(s) }}
+		CompareClients: size("PBCHAT_CAPACITY_COMPARE"), ProfileDir: os.Getenv("PBCHAT_CAPACITY_PROFILE"), Log: func(s string) { b.Log(s) }}
 	for n := 0; n < b.N; n++ {
 		res, err := RunCapacity(cfg)
 		if res != nil {
