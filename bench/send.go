@@ -153,8 +153,8 @@ func RunSend(cfg SendConfig) ([]SendResult, error) {
 			res := SendResult{Concurrency: conc, Variant: v.variant}
 			var rates, p50s, p99s, cpus, backlogs, cores, others []float64
 			for _, round := range rounds[v.variant] {
-				cores = append(cores, round.cpu.Seconds()/round.elapsed.Seconds())
-				others = append(others, max(round.machine-round.cpu, 0).Seconds()/round.elapsed.Seconds())
+				cores = append(cores, (round.cpu-round.backlog).Seconds()/round.elapsed.Seconds()) // during the round
+				others = append(others, max(round.machine-(round.cpu-round.backlog), 0).Seconds()/round.elapsed.Seconds())
 				res.Messages += round.n
 				res.Errors += round.errors
 				rates = append(rates, float64(round.n)/round.elapsed.Seconds())
