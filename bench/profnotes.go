@@ -45,12 +45,12 @@ func (r *Results) AttachProfileNotes() {
 func profileTop(dir string, ref profileRef, n int) profileNote {
 	note := profileNote{file: ref.label + ".pprof"}
 	if dir == "" {
-		note.err = "no profile in this run (profiling was off)"
+		note.err = "No profile in this run (profiling was off)"
 		return note
 	}
 	path := filepath.Join(dir, note.file)
 	if _, err := os.Stat(path); err != nil {
-		note.err = fmt.Sprintf("no profile %s in this run", note.file)
+		note.err = fmt.Sprintf("No profile %s in this run", note.file)
 		return note
 	}
 	args := []string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", n)}
@@ -65,12 +65,12 @@ func profileTop(dir string, ref profileRef, n int) profileNote {
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		note.err = fmt.Sprintf("go tool pprof: %v: %s", err, strings.TrimSpace(truncate(stderr.Bytes(), 300)))
+		note.err = fmt.Sprintf("Reading it with go tool pprof failed: %v: %s", err, strings.TrimSpace(truncate(stderr.Bytes(), 300)))
 		return note
 	}
 	note.summary, note.rows = parsePprofTop(stdout.String())
 	if len(note.rows) == 0 {
-		note.err = "the profile has no samples here"
+		note.err = "The profile has no samples here"
 	}
 	return note
 }

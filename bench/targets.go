@@ -452,7 +452,7 @@ func (r *Results) writeTargets(p func(string, ...any)) {
 			}
 			note, ok := r.ProfileNotes[t.profile.key()]
 			if !ok {
-				note = profileNote{file: t.profile.label + ".pprof", err: "profile not read"}
+				note = profileNote{file: t.profile.label + ".pprof", err: "Profile not read"}
 			}
 			filter := ""
 			if t.profile.focus != "" {

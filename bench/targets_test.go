@@ -232,14 +232,14 @@ func TestReportTargetsAndProfileNotes(t *testing.T) {
 				"Profile `send-c64-pbchat-1000000.pprof`",
 				"Profile `read-1000000.pprof`, `-focus=hooks\\.overview\\.rooms`",
 				"Profile `realtime-10000-pbchat-room-topics-heap.pprof`, `-sample_index=inuse_space`",
-				"no profile in this run (profiling was off)",
+				"No profile in this run (profiling was off)",
 				"### Targets of round one (issue 5)",
 				"| unread p50, user in 200 rooms, 1M messages | ≤ 5 ms | 3.46 ms | yes |",
 			},
 		},
 		{
 			name: "a profile missing from the dir", res: sampleResults(), profileDir: t.TempDir(),
-			want: []string{"no profile send-c64-pbchat-1000000.pprof in this run", "no profile realtime-10000-pbchat-room-topics.pprof in this run"},
+			want: []string{"No profile send-c64-pbchat-1000000.pprof in this run", "No profile realtime-10000-pbchat-room-topics.pprof in this run"},
 		},
 		{
 			name: "every target met", res: metResults(),
