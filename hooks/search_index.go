@@ -45,6 +45,14 @@ const (
 	// Every message's two rows, as prepared statements (see statements).
 	numberMessageSQL = `INSERT INTO ` + migrations.SearchIDsTable + ` (message, room) VALUES (?, ?)`
 	markPendingSQL   = `INSERT OR IGNORE INTO ` + migrations.SearchPendingTable + ` (n) VALUES (?)`
+
+	// What IndexPendingSearch does with a pending row, prepared as well.
+	indexTextSQL     = `INSERT INTO ` + migrations.SearchTable + ` (rowid, text) VALUES (?, ?)`
+	unindexTextSQL   = `DELETE FROM ` + migrations.SearchTable + ` WHERE rowid = ?`
+	markIndexedSQL   = `UPDATE ` + migrations.SearchIDsTable + ` SET fts = 1 WHERE n = ?`
+	markUnindexedSQL = `UPDATE ` + migrations.SearchIDsTable + ` SET fts = 0 WHERE n = ?`
+	dropNumberSQL    = `DELETE FROM ` + migrations.SearchIDsTable + ` WHERE n = ?`
+	donePendingSQL   = `DELETE FROM ` + migrations.SearchPendingTable + ` WHERE n = ?`
 )
 
 // searchFlushDelay gathers the messages of a burst into one batch.
@@ -225,6 +233,12 @@ func (x *searchIndexer) close() {
 	x.closed = true
 }
 
+// indexStep is one statement of indexing a pending row, with its arguments.
+type indexStep struct {
+	query string
+	args  []any
+}
+
 // IndexPendingSearch writes up to limit pending rows of the search index
 // into its full-text table, in one transaction, and returns how many it
 // wrote. pbchat calls it in the background after message writes; it is
@@ -246,26 +260,22 @@ func IndexPendingSearch(app core.App, limit int) (int, error) {
 		if err != nil {
 			return fmt.Errorf("read the pending rows: %w", err)
 		}
-		db := tx.NonconcurrentDB()
 		for _, row := range rows {
-			params := dbx.Params{"n": row.N, "text": row.Text.String}
-			var statements []string
+			var steps []indexStep
 			if row.FTS {
-				statements = append(statements, `DELETE FROM `+migrations.SearchTable+` WHERE rowid = {:n}`)
+				steps = append(steps, indexStep{unindexTextSQL, []any{row.N}})
 			}
 			switch {
 			case !row.Message.Valid:
-				statements = append(statements, deleteSearchIDSQL) // a tombstone
+				steps = append(steps, indexStep{dropNumberSQL, []any{row.N}}) // a tombstone
 			case row.Text.String != "":
-				statements = append(statements,
-					`INSERT INTO `+migrations.SearchTable+` (rowid, text) VALUES ({:n}, {:text})`,
-					`UPDATE `+migrations.SearchIDsTable+` SET fts = 1 WHERE n = {:n}`)
+				steps = append(steps, indexStep{indexTextSQL, []any{row.N, row.Text.String}}, indexStep{markIndexedSQL, []any{row.N}})
 			case row.FTS:
-				statements = append(statements, `UPDATE `+migrations.SearchIDsTable+` SET fts = 0 WHERE n = {:n}`)
+				steps = append(steps, indexStep{markUnindexedSQL, []any{row.N}})
 			}
-			statements = append(statements, deletePendingSQL)
-			for _, statement := range statements {
-				if _, err := db.NewQuery(statement).Bind(params).Execute(); err != nil {
+			steps = append(steps, indexStep{donePendingSQL, []any{row.N}})
+			for _, step := range steps {
+				if _, err := execInTx(tx, step.query, step.args...); err != nil {
 					return fmt.Errorf("index row %d: %w", row.N, err)
 				}
 			}
