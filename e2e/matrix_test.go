@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -949,6 +950,12 @@ func build(t *testing.T, env *chattest.Env, c *cast, k kind, r row, who actor, t
 	default:
 		// The outsider's message, upload and reaction date from an earlier membership.
 		f.ownMedia = f.newMedia(f.actor)
+		// A later millisecond than the target's: a read receipt up to the
+		// target's message must not take the actor's for it.
+		sent := f.record("chat_messages", f.otherMsg).GetDateTime("created").Time()
+		for !time.Now().After(sent.Add(time.Millisecond)) {
+			time.Sleep(100 * time.Microsecond)
+		}
 		f.ownMsg = f.newMessage(f.actor, "from the actor "+tag, f.ownMedia)
 		f.ownReaction = f.newReaction(f.actor, f.otherMsg, "🎉")
 	}
