@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -168,6 +169,29 @@ func BenchmarkEventLogSend(b *testing.B) {
 	b.ReportMetric(overhead, "%-log-overhead")
 }
 
+// startCPUProfile writes a CPU profile to path (when set and on) until the
+// returned func is called: the measured requests alone, not the dataset's
+// copy or the app's start.
+func startCPUProfile(b *testing.B, path string, on bool) (stop func()) {
+	b.Helper()
+	if path == "" || !on {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
 func rounded(v []float64) []int {
 	out := make([]int, len(v))
 	for i, x := range v {
@@ -211,7 +235,9 @@ func BenchmarkEventLogSync(b *testing.B) {
 	}
 	b.ResetTimer()
 	for _, limit := range []int{1000, 100} {
+		stop := startCPUProfile(b, os.Getenv("PBCHAT_SYNC_PROFILE"), limit == 1000)
 		timing, err := TimeSync(app, user, since, limit, requests)
+		stop()
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -71,7 +71,15 @@ type stormResult struct {
 	catchUp     []time.Duration // per client: from the release to its last sync answer
 	syncTotal   []time.Duration // per sync request, waiting for a pooled connection included
 	syncOnConn  []time.Duration // per sync request, on its connection
+	streamOpen  []time.Duration // per reconnect: the request until PB_CONNECT
+	subscribe   []time.Duration // per reconnect: the subscribe request on its connection
 	errors      int
+}
+
+// stormConnectTiming is where a reconnect's time went, as the client saw it.
+type stormConnectTiming struct {
+	streamOpen time.Duration // GET /api/realtime until its PB_CONNECT event
+	subscribe  time.Duration // POST /api/realtime on its connection
 }
 
 // stormClient is one client: its user, rooms and where it stands.
@@ -110,7 +118,7 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 	var failures atomic.Int64
 	var firstErr atomic.Value
 	stormEach(len(clients), 256, func(i int) {
-		if err := clients[i].connect(context.Background(), apis[i%addresses], streams[i%addresses], server); err != nil {
+		if _, err := clients[i].connect(context.Background(), apis[i%addresses], streams[i%addresses], server); err != nil {
 			failures.Add(1)
 			firstErr.CompareAndSwap(nil, err.Error())
 			return
@@ -164,11 +172,13 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 			defer wg.Done()
 			<-release
 			began := time.Now()
-			got, totals, onConn, failed := c.catchUp(ctx, apis[i%addresses], streams[i%addresses], server)
+			got, totals, onConn, connected, failed := c.catchUp(ctx, apis[i%addresses], streams[i%addresses], server)
 			result.catchUp[i] = time.Since(began)
 			mu.Lock()
 			result.syncTotal = append(result.syncTotal, totals...)
 			result.syncOnConn = append(result.syncOnConn, onConn...)
+			result.streamOpen = append(result.streamOpen, connected.streamOpen)
+			result.subscribe = append(result.subscribe, connected.subscribe)
 			mu.Unlock()
 			for _, err := range failed {
 				errs.Add(1)
@@ -223,6 +233,9 @@ func runStorm(b *testing.B, cfg stormConfig) stormResult {
 		Percentile(result.catchUp, 50).Round(time.Millisecond), Percentile(result.catchUp, 99).Round(time.Millisecond),
 		Percentile(result.syncOnConn, 50).Round(time.Millisecond), Percentile(result.syncOnConn, 99).Round(time.Millisecond),
 		Percentile(result.syncTotal, 50).Round(time.Millisecond), Percentile(result.syncTotal, 99).Round(time.Millisecond), len(result.syncOnConn))
+	b.Logf("reconnect: stream open until PB_CONNECT p50 %s, p99 %s; subscribe request on its connection p50 %s, p99 %s",
+		Percentile(result.streamOpen, 50).Round(time.Millisecond), Percentile(result.streamOpen, 99).Round(time.Millisecond),
+		Percentile(result.subscribe, 50).Round(time.Millisecond), Percentile(result.subscribe, 99).Round(time.Millisecond))
 	b.Logf("errors (retried): %d; clients whose sync did not hold exactly the messages of their rooms: %d", result.errors, wrong.Load())
 	errTexts.Range(func(k, v any) bool { b.Logf("  %s: e.g. %s", k, v); return true })
 	if wrong.Load() > 0 {
@@ -314,18 +327,20 @@ func (s *stormServer) cpu(b *testing.B) time.Duration {
 }
 
 // connect opens the client's realtime stream and subscribes it.
-func (c *stormClient) connect(ctx context.Context, api, stream *http.Client, s *stormServer) error {
+func (c *stormClient) connect(ctx context.Context, api, stream *http.Client, s *stormServer) (stormConnectTiming, error) {
+	var timing stormConnectTiming
+	began := time.Now()
 	streamCtx, cancel := context.WithCancel(ctx)
 	req, _ := http.NewRequestWithContext(streamCtx, http.MethodGet, s.url+"/api/realtime", nil)
 	res, err := stream.Do(req)
 	if err != nil {
 		cancel()
-		return fmt.Errorf("connect: %w", err)
+		return timing, fmt.Errorf("connect: %w", err)
 	}
 	if res.StatusCode != http.StatusOK {
 		res.Body.Close()
 		cancel()
-		return fmt.Errorf("connect: status %d", res.StatusCode)
+		return timing, fmt.Errorf("connect: status %d", res.StatusCode)
 	}
 	reader := bufio.NewReaderSize(res.Body, 4096)
 	clientID := ""
@@ -334,12 +349,13 @@ func (c *stormClient) connect(ctx context.Context, api, stream *http.Client, s *
 		if err != nil {
 			res.Body.Close()
 			cancel()
-			return fmt.Errorf("PB_CONNECT: %w", err)
+			return timing, fmt.Errorf("PB_CONNECT: %w", err)
 		}
 		if rest, ok := strings.CutPrefix(line, `data:{"clientId":"`); ok {
 			clientID, _, _ = strings.Cut(rest, `"`)
 		}
 	}
+	timing.streamOpen = time.Since(began)
 	c.cancel, c.closed = cancel, make(chan struct{})
 	go func() {
 		defer close(c.closed)
@@ -355,21 +371,25 @@ func (c *stormClient) connect(ctx context.Context, api, stream *http.Client, s *
 		subs = append(subs, "chat/rooms/"+room)
 	}
 	body, _ := json.Marshal(map[string]any{"clientId": clientID, "subscriptions": subs})
-	status, out, err := Call(ctx, api, http.MethodPost, s.url+"/api/realtime", c.token, body)
+	var gotConn time.Time
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn = time.Now() }}
+	status, out, err := Call(httptrace.WithClientTrace(ctx, trace), api, http.MethodPost, s.url+"/api/realtime", c.token, body)
 	if err != nil || status != http.StatusNoContent {
 		cancel()
-		return fmt.Errorf("subscribe: %d %s %v", status, truncate(out, 200), err)
+		return timing, fmt.Errorf("subscribe: %d %s %v", status, truncate(out, 200), err)
 	}
-	return nil
+	timing.subscribe = time.Since(gotConn)
+	return timing, nil
 }
 
 // catchUp is what an app does after a reconnect: connect, subscribe, sync
 // from its cursor until nothing more is waiting. Steps that fail are
 // retried after a short pause; the failures are returned. got counts the
 // message.created events the sync returned.
-func (c *stormClient) catchUp(ctx context.Context, api, stream *http.Client, s *stormServer) (got int, totals, onConn []time.Duration, failed []error) {
+func (c *stormClient) catchUp(ctx context.Context, api, stream *http.Client, s *stormServer) (got int, totals, onConn []time.Duration, connected stormConnectTiming, failed []error) {
 	for ctx.Err() == nil {
-		if err := c.connect(ctx, api, stream, s); err != nil {
+		var err error
+		if connected, err = c.connect(ctx, api, stream, s); err != nil {
 			failed = append(failed, err)
 			time.Sleep(time.Duration(200+rand.IntN(300)) * time.Millisecond)
 			continue
@@ -395,13 +415,13 @@ func (c *stormClient) catchUp(ctx context.Context, api, stream *http.Client, s *
 		c.cursor = answer.Cursor
 		if answer.Reset {
 			failed = append(failed, errors.New("sync: reset"))
-			return got, totals, onConn, failed
+			return got, totals, onConn, connected, failed
 		}
 		if !answer.More {
 			break
 		}
 	}
-	return got, totals, onConn, failed
+	return got, totals, onConn, connected, failed
 }
 
 type stormSync struct {

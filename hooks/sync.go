@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbchat/pbchat/internal/chat"
@@ -147,18 +146,22 @@ func unpackLogRows(packed string) ([]logRow, error) {
 	if packed == "" {
 		return nil, nil
 	}
-	lines := strings.Split(packed, recordSep)
-	rows := make([]logRow, len(lines))
-	for i, line := range lines {
-		f := strings.Split(line, unitSep)
-		if len(f) != 8 {
-			return nil, fmt.Errorf("pbchat sync: malformed log row %q", line)
+	rows := make([]logRow, 0, strings.Count(packed, recordSep)+1)
+	for line := range strings.SplitSeq(packed, recordSep) {
+		var f [8]string
+		rest := line
+		for i := range f {
+			var found bool
+			f[i], rest, found = strings.Cut(rest, unitSep)
+			if found != (i < len(f)-1) {
+				return nil, fmt.Errorf("pbchat sync: malformed log row %q", line)
+			}
 		}
 		seq, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("pbchat sync: malformed log row %q", line)
 		}
-		rows[i] = logRow{Seq: seq, Room: f[1], Type: f[2], Collection: f[3], Action: f[4], RecordID: f[5], Member: f[6], Message: f[7]}
+		rows = append(rows, logRow{Seq: seq, Room: f[1], Type: f[2], Collection: f[3], Action: f[4], RecordID: f[5], Member: f[6], Message: f[7]})
 	}
 	slices.SortFunc(rows, func(a, b logRow) int { return cmp.Compare(a.Seq, b.Seq) })
 	return rows, nil
@@ -172,8 +175,8 @@ type logState struct {
 }
 
 type epochRange struct {
-	ID    string `db:"epoch"`
-	First int64  `db:"first_seq"`
+	ID    string
+	First int64
 }
 
 // cursorAt is the cursor of seq: in the last epoch that began at or before it.
@@ -206,15 +209,30 @@ func (s logState) serves(c cursor) bool {
 	return false
 }
 
-func loadLogState(db dbx.Builder) (logState, error) {
+const (
+	epochsSQL  = `SELECT epoch, first_seq FROM ` + migrations.EpochsTable + ` ORDER BY first_seq, rowid`
+	logHeadSQL = `SELECT coalesce((SELECT max(seq) FROM ` + migrations.EventsTable + `), 0), (SELECT min(seq) FROM ` + migrations.EventsTable + `)`
+)
+
+func loadLogState(tx *syncTx) (logState, error) {
 	var s logState
-	if err := db.Select("epoch", "first_seq").From(migrations.EpochsTable).OrderBy("first_seq", "rowid").All(&s.epochs); err != nil {
+	rows, err := tx.query(epochsSQL)
+	if err != nil {
+		return s, fmt.Errorf("pbchat sync: epochs: %w", err)
+	}
+	for rows.Next() {
+		var ep epochRange
+		if err := rows.Scan(&ep.ID, &ep.First); err != nil {
+			rows.Close()
+			return s, fmt.Errorf("pbchat sync: epochs: %w", err)
+		}
+		s.epochs = append(s.epochs, ep)
+	}
+	if err := closeRows(rows); err != nil {
 		return s, fmt.Errorf("pbchat sync: epochs: %w", err)
 	}
 	var first sql.NullInt64
-	err := db.NewQuery(`SELECT coalesce((SELECT max(seq) FROM `+migrations.EventsTable+`), 0),
-		(SELECT min(seq) FROM `+migrations.EventsTable+`)`).Row(&s.head, &first)
-	if err != nil {
+	if err := tx.queryRow(logHeadSQL, nil, &s.head, &first); err != nil {
 		return s, fmt.Errorf("pbchat sync: log head: %w", err)
 	}
 	s.horizon = s.head
@@ -227,15 +245,11 @@ func loadLogState(db dbx.Builder) (logState, error) {
 // readSync reads the answer in one read transaction: memberships and the
 // log as of one moment.
 func readSync(app core.App, userID, since string, limit int) (*syncAnswer, error) {
-	db := app.ConcurrentDB()
-	if pool, ok := db.(*dbx.DB); ok {
-		tx, err := pool.Begin()
-		if err != nil {
-			return nil, fmt.Errorf("pbchat sync: begin: %w", err)
-		}
-		defer tx.Rollback()
-		db = tx
+	db, err := beginSync(app)
+	if err != nil {
+		return nil, err
 	}
+	defer db.tx.Rollback()
 	state, err := loadLogState(db)
 	if err != nil {
 		return nil, err
@@ -284,37 +298,57 @@ type syncScope struct {
 // idx_pbchat_events_member. (Written out, the member and type conditions
 // select that partial index.)
 const joinsSQL = `SELECT type, room, max(seq) AS seq FROM ` + migrations.EventsTable + `
-	WHERE member = {:user} AND member != '' AND type IN ('` + chat.EventMemberJoined + `', '` + chat.EventMemberLeft + `')
+	WHERE member = ?1 AND member != '' AND type IN ('` + chat.EventMemberJoined + `', '` + chat.EventMemberLeft + `')
 	GROUP BY type, room`
 
 // deletionsSQL is the room.deleted rows of rooms: idx_pbchat_events_room_deleted.
 const deletionsSQL = `SELECT room, seq FROM ` + migrations.EventsTable + `
-	WHERE type = '` + chat.EventRoomDeleted + `' AND room IN (SELECT value FROM json_each({:rooms}))`
+	WHERE type = '` + chat.EventRoomDeleted + `' AND room IN (SELECT value FROM json_each(?1))`
 
-func loadSyncScope(db dbx.Builder, userID string, since int64) (*syncScope, error) {
+// membershipsSQL is a user's rooms now.
+const membershipsSQL = `SELECT room FROM ` + migrations.RoomUsers + ` WHERE user = ?1`
+
+func loadSyncScope(db *syncTx, userID string, since int64) (*syncScope, error) {
 	scope := &syncScope{since: since}
 
 	var current []string
-	if err := db.Select("room").From(migrations.RoomUsers).Where(dbx.HashExp{"user": userID}).Column(&current); err != nil {
+	rows, err := db.query(membershipsSQL, userID)
+	if err != nil {
 		return nil, fmt.Errorf("pbchat sync: memberships: %w", err)
 	}
-	var changes []struct {
-		Type string `db:"type"`
-		Room string `db:"room"`
-		Seq  int64  `db:"seq"`
+	for rows.Next() {
+		var room string
+		if err := rows.Scan(&room); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("pbchat sync: memberships: %w", err)
+		}
+		current = append(current, room)
 	}
-	err := db.NewQuery(joinsSQL).Bind(dbx.Params{"user": userID}).All(&changes)
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("pbchat sync: memberships: %w", err)
+	}
+
+	joined := map[string]int64{} // room → seq of the latest member.joined
+	left := map[string]int64{}   // room → seq of the latest member.left
+	rows, err = db.query(joinsSQL, userID)
 	if err != nil {
 		return nil, fmt.Errorf("pbchat sync: joins and leaves: %w", err)
 	}
-	joined := map[string]int64{} // room → seq of the latest member.joined
-	left := map[string]int64{}   // room → seq of the latest member.left
-	for _, c := range changes {
-		if c.Type == chat.EventMemberJoined {
-			joined[c.Room] = c.Seq
-		} else {
-			left[c.Room] = c.Seq
+	for rows.Next() {
+		var typ, room string
+		var seq int64
+		if err := rows.Scan(&typ, &room, &seq); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("pbchat sync: joins and leaves: %w", err)
 		}
+		if typ == chat.EventMemberJoined {
+			joined[room] = seq
+		} else {
+			left[room] = seq
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("pbchat sync: joins and leaves: %w", err)
 	}
 
 	isMember := make(map[string]bool, len(current))
@@ -344,55 +378,56 @@ func loadSyncScope(db dbx.Builder, userID string, since int64) (*syncScope, erro
 
 	// A room deleted while they were in it: room.deleted comes right before
 	// the member.left rows of its cascade, after their latest join.
-	var deletions []struct {
-		Room string `db:"room"`
-		Seq  int64  `db:"seq"`
-	}
-	err = db.NewQuery(deletionsSQL).Bind(dbx.Params{"rooms": jsonList(gone)}).All(&deletions)
+	rows, err = db.query(deletionsSQL, jsonList(gone))
 	if err != nil {
 		return nil, fmt.Errorf("pbchat sync: deleted rooms: %w", err)
 	}
-	for _, d := range deletions {
-		if d.Seq > since && d.Seq > joined[d.Room] && d.Seq < left[d.Room] {
-			scope.extra = append(scope.extra, d.Seq)
+	for rows.Next() {
+		var room string
+		var seq int64
+		if err := rows.Scan(&room, &seq); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("pbchat sync: deleted rooms: %w", err)
 		}
+		if seq > since && seq > joined[room] && seq < left[room] {
+			scope.extra = append(scope.extra, seq)
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("pbchat sync: deleted rooms: %w", err)
 	}
 	return scope, nil
 }
 
-// eventsSQL reads the first {:limit} events of the windows and the extra
+// eventsSQL reads the first ?5 (limit) events of the windows and the extra
 // rows (packed, see packedLogRow) in two steps: their seqs from
 // idx_pbchat_events_room alone (one (room, seq) range per window, cut at the
-// window's {:limit}-th event: the answer never needs more from one room, so
+// window's limit-th event: the answer never needs more from one room, so
 // a long backlog in one room costs a page, not the backlog), then those
-// rows by seq.
+// rows by seq. LIMIT and OFFSET take their parameters through a CAST: SQLite
+// reads a bare parameter there when it plans the statement, and then plans
+// the prepared statement anew on every run (sqlite3Reprepare in pprof).
 const eventsSQL = `WITH w(room, after) AS MATERIALIZED (
-		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each({:windows})
+		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1)
 	), c(room, after, upto) AS MATERIALIZED (
 		SELECT room, after, coalesce((SELECT x.seq FROM ` + migrations.EventsTable + ` x
-			WHERE x.room = w.room AND x.seq > w.after ORDER BY x.seq LIMIT 1 OFFSET {:cap}), {:head})
+			WHERE x.room = w.room AND x.seq > w.after ORDER BY x.seq LIMIT 1 OFFSET CAST(?3 AS INTEGER)), ?4)
 		FROM w
 	)
 	SELECT coalesce(group_concat(` + packedLogRow + `, char(30)), '') FROM ` + migrations.EventsTable + ` e WHERE e.seq IN (
 		SELECT x.seq FROM c CROSS JOIN ` + migrations.EventsTable + ` x
 			ON x.room = c.room AND x.seq > c.after AND x.seq <= c.upto
 		UNION ALL
-		SELECT value FROM json_each({:extra})
-		ORDER BY 1 LIMIT {:limit}
+		SELECT value FROM json_each(?2)
+		ORDER BY 1 LIMIT CAST(?5 AS INTEGER)
 	)`
 
-func (s *syncScope) events(db dbx.Builder, head int64, limit int) ([]logRow, error) {
+func (s *syncScope) events(db *syncTx, head int64, limit int) ([]logRow, error) {
 	if len(s.windows) == 0 && len(s.extra) == 0 {
 		return nil, nil
 	}
 	var packed string
-	err := db.NewQuery(eventsSQL).Bind(dbx.Params{
-		"windows": jsonList(s.windows),
-		"extra":   jsonList(s.extra),
-		"cap":     limit - 1,
-		"head":    head,
-		"limit":   limit,
-	}).Row(&packed)
+	err := db.queryRow(eventsSQL, []any{jsonList(s.windows), jsonList(s.extra), limit - 1, head, limit}, &packed)
 	if err != nil {
 		return nil, fmt.Errorf("pbchat sync: events: %w", err)
 	}
@@ -405,7 +440,7 @@ func (s *syncScope) events(db dbx.Builder, head int64, limit int) ([]logRow, err
 // its latest state (a created-then-edited message comes as created); a
 // change to a record that is gone since is left out (its deletion, or its
 // room's or message's, comes later in the log).
-func syncEvents(app core.App, db dbx.Builder, state logState, rows []logRow) ([]syncEvent, error) {
+func syncEvents(app core.App, db *syncTx, state logState, rows []logRow) ([]syncEvent, error) {
 	ids := map[string][]string{}
 	for _, row := range rows {
 		if row.Action != "delete" {

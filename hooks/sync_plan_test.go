@@ -38,20 +38,28 @@ func TestSyncQueryPlans(t *testing.T) {
 					t.Fatal(err)
 				}
 				q.SQL, ok = hooks.RecordJSONSQL(messages)
-				q.Params = dbx.Params{"ids": `["a","b"]`}
+				q.Args = []any{`["a","b"]`}
 			}
 			if !ok {
 				t.Fatalf("no %s query", tt.query)
 			}
-			var rows []struct {
-				Detail string `db:"detail"`
-			}
-			if err := env.App.DB().NewQuery("EXPLAIN QUERY PLAN " + q.SQL).Bind(q.Params).All(&rows); err != nil {
+			// The statements take positional arguments (they are prepared
+			// once and run on database/sql directly).
+			rows, err := env.App.ConcurrentDB().(*dbx.DB).DB().Query("EXPLAIN QUERY PLAN "+q.SQL, q.Args...)
+			if err != nil {
 				t.Fatal(err)
 			}
 			var plan []string
-			for _, r := range rows {
-				plan = append(plan, r.Detail)
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Close(); err != nil {
+				t.Fatal(err)
 			}
 			text := strings.Join(plan, "\n")
 			t.Log(text)

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -18,9 +19,9 @@ import (
 // hidden fields left out, keys in PocketBase's sorted order). Any other
 // collection is loaded and encoded by PocketBase (loadRecordsJSON's fallback).
 
-// recordJSONSQL returns the query of the records with ids {:ids} (a JSON
-// list), as one value: "id\x1fJSON" per record, separated by \x1e; or
-// ok=false when a field's type is not one of those below.
+// recordJSONSQL returns the query of the records with ids ?1 (a JSON
+// list), as rows of id and JSON; or ok=false when a field's type is not
+// one of those below.
 func recordJSONSQL(collection *core.Collection) (query string, ok bool) {
 	if collection.IsAuth() || collection.IsView() {
 		return "", false // email visibility, view rows: PocketBase's own way
@@ -45,9 +46,11 @@ func recordJSONSQL(collection *core.Collection) (query string, ok bool) {
 	for _, p := range pairs {
 		args = append(args, quoteSQL(p.key), p.expr)
 	}
-	// Packed into one value like the log rows (see packedLogRow).
-	return `SELECT coalesce(group_concat(id || char(31) || json_object(` + strings.Join(args, ", ") + `), char(30)), '') FROM ` +
-		quoteIdent(collection.Name) + ` WHERE id IN (SELECT value FROM json_each({:ids}))`, true
+	// A row per record: packing them into one value like the log rows
+	// (packedLogRow) cost more here, SQLite growing and copying the value
+	// of a thousand records a dozen times.
+	return `SELECT id, json_object(` + strings.Join(args, ", ") + `) FROM ` +
+		quoteIdent(collection.Name) + ` WHERE id IN (SELECT value FROM json_each(?1))`, true
 }
 
 // fieldJSONExpr is the SQL of a field's value as PocketBase exports it.
@@ -57,8 +60,10 @@ func fieldJSONExpr(field core.Field) (string, bool) {
 	// affinity stores numbers as text): the column is the value.
 	text := col
 	// A multi-valued field holds a JSON array; PocketBase reads a plain
-	// non-empty string as a list of one.
-	list := `(CASE WHEN json_valid(` + col + `) AND json_type(` + col + `) = 'array' THEN json(` + col + `)` +
+	// non-empty string as a list of one. Most are empty: answered before
+	// SQLite parses the JSON three times.
+	list := `(CASE WHEN coalesce(` + col + `, '') IN ('', '[]') THEN json_array()` +
+		` WHEN json_valid(` + col + `) AND json_type(` + col + `) = 'array' THEN json(` + col + `)` +
 		` WHEN coalesce(` + col + `, '') = '' THEN json_array() ELSE json_array(CAST(` + col + ` AS TEXT)) END)`
 	switch f := field.(type) {
 	case *core.TextField, *core.EmailField, *core.URLField, *core.EditorField, *core.DateField, *core.AutodateField:
@@ -93,7 +98,7 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // loadRecordsJSON returns the records of collection with the given ids, as
 // JSON keyed by id, read through db (the sync's read transaction). Missing
 // ids are absent.
-func loadRecordsJSON(app core.App, db dbx.Builder, name string, ids []string) (map[string]rawJSON, error) {
+func loadRecordsJSON(app core.App, db *syncTx, name string, ids []string) (map[string]rawJSON, error) {
 	collection, err := app.FindCachedCollectionByNameOrId(name)
 	if err != nil {
 		return nil, fmt.Errorf("pbchat sync: collection %s: %w", name, err)
@@ -101,26 +106,25 @@ func loadRecordsJSON(app core.App, db dbx.Builder, name string, ids []string) (m
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	out := make(map[string]rawJSON, len(ids))
 	if query, ok := recordJSONSQL(collection); ok {
-		var packed string
-		if err := db.NewQuery(query).Bind(dbx.Params{"ids": jsonList(ids)}).Row(&packed); err != nil {
+		rows, err := db.query(query, jsonList(ids))
+		if err != nil {
 			return nil, fmt.Errorf("pbchat sync: load %s: %w", name, err)
 		}
-		for packed != "" {
-			var record string
-			record, packed, _ = strings.Cut(packed, recordSep)
-			id, raw, found := strings.Cut(record, unitSep)
-			if !found {
-				return nil, fmt.Errorf("pbchat sync: malformed %s record %q", name, record)
+		for rows.Next() {
+			var id, raw string
+			if err := rows.Scan(&id, &raw); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("pbchat sync: load %s: %w", name, err)
 			}
 			out[id] = rawJSON(raw)
+		}
+		if err := closeRows(rows); err != nil {
+			return nil, fmt.Errorf("pbchat sync: load %s: %w", name, err)
 		}
 		return out, nil
 	}
 
-	var rows []dbx.NullStringMap
-	err = db.Select("*").From(collection.Name).
-		Where(dbx.NewExp("id IN (SELECT value FROM json_each({:ids}))", dbx.Params{"ids": jsonList(ids)})).
-		All(&rows)
+	rows, err := scanRows(db, `SELECT * FROM `+quoteIdent(collection.Name)+` WHERE id IN (SELECT value FROM json_each(?1))`, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("pbchat sync: load %s: %w", name, err)
 	}
@@ -136,6 +140,37 @@ func loadRecordsJSON(app core.App, db dbx.Builder, name string, ids []string) (m
 		out[record.Id] = rawJSON(raw)
 	}
 	return out, nil
+}
+
+// scanRows reads every row of query as column name → value.
+func scanRows(db *syncTx, query string, args ...any) ([]dbx.NullStringMap, error) {
+	rows, err := db.query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	columns, err := rows.Columns()
+	if err != nil {
+		rows.Close()
+		return nil, err
+	}
+	var out []dbx.NullStringMap
+	values := make([]sql.NullString, len(columns))
+	dest := make([]any, len(columns))
+	for i := range values {
+		dest[i] = &values[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		row := make(dbx.NullStringMap, len(columns))
+		for i, name := range columns {
+			row[name] = values[i]
+		}
+		out = append(out, row)
+	}
+	return out, closeRows(rows)
 }
 
 // recordFromRow hydrates a record from a row read in the sync's own read

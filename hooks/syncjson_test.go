@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/pocketbase/dbx"
@@ -103,14 +102,20 @@ func TestRecordJSONMatchesPocketBase(t *testing.T) {
 				ids[i] = r.Id
 			}
 			rawIDs, _ := json.Marshal(ids)
-			var packed string
-			if err := env.App.DB().NewQuery(query).Bind(dbx.Params{"ids": string(rawIDs)}).Row(&packed); err != nil {
+			rows, err := env.App.ConcurrentDB().(*dbx.DB).DB().Query(query, string(rawIDs))
+			if err != nil {
 				t.Fatal(err)
 			}
 			got := map[string]string{}
-			for _, row := range strings.Split(packed, "\x1e") {
-				id, record, _ := strings.Cut(row, "\x1f")
+			for rows.Next() {
+				var id, record string
+				if err := rows.Scan(&id, &record); err != nil {
+					t.Fatal(err)
+				}
 				got[id] = record
+			}
+			if err := rows.Close(); err != nil {
+				t.Fatal(err)
 			}
 			for _, record := range records {
 				want, err := json.Marshal(record)
