@@ -4,6 +4,9 @@
 // notifies even then) and has no connection following the room, through Web
 // Push to every browser the member subscribed and through signed webhooks.
 //
+// Only a member a notification can reach gets a pending row: one with a
+// push subscription, or every member while a webhook is configured.
+//
 // Nothing is lost on a crash: the message's transaction writes an outbox row;
 // the notifier (one goroutine of the serving process) fans it out to its
 // recipients, coalesces a recipient's messages per room within
@@ -64,6 +67,12 @@ func Bind(app core.App, settings chat.Settings, presence Presence) {
 
 // writeOutbox adds the message's outbox row in its transaction; a system
 // message (member_added, room_renamed, …) notifies nobody.
+//
+// The row is written even when no member of the room could be notified
+// now: knowing that would cost the send a membership read per member (more
+// than this one insert), and the fan-out, which may run much later (after a
+// restart), reads the push subscriptions and webhooks of its own time, so a
+// member who subscribes in between is notified as before.
 func writeOutbox(e *core.RecordEvent) error {
 	if e.Record.GetString("system") != "" {
 		return e.Next()

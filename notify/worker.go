@@ -182,69 +182,6 @@ func (n *notifier) step(ctx context.Context) (time.Time, error) {
 	return next, nil
 }
 
-// fanOut turns outbox rows into one pending row per recipient.
-func (n *notifier) fanOut() error {
-	var rows []struct {
-		ID      int64  `db:"id"`
-		Message string `db:"message"`
-		Room    string `db:"room"`
-		Author  string `db:"author"`
-		Created int64  `db:"created"`
-	}
-	if err := n.app.NonconcurrentDB().Select("id", "message", "room", "author", "created").From(migrations.OutboxTable).
-		OrderBy("id").Limit(batchSize).All(&rows); err != nil {
-		return fmt.Errorf("read the outbox: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	// One transaction per batch: a busy room's messages cost the write
-	// connection one more transaction per batch, not per message.
-	return n.app.RunInTransaction(func(tx core.App) error {
-		for _, row := range rows {
-			message, err := tx.FindRecordById(migrations.Messages, row.Message)
-			if err == nil {
-				if err := n.recipients(tx, message, row.Room, row.Author, row.Created); err != nil {
-					return fmt.Errorf("fan out message %s: %w", row.Message, err)
-				}
-			} else if !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("fan out message %s: %w", row.Message, err)
-			} // a message deleted since notifies nobody
-			if _, err := tx.NonconcurrentDB().Delete(migrations.OutboxTable, dbx.HashExp{"id": row.ID}).Execute(); err != nil {
-				return fmt.Errorf("fan out message %s: %w", row.Message, err)
-			}
-		}
-		return nil
-	})
-}
-
-func (n *notifier) recipients(tx core.App, message *core.Record, room, author string, created int64) error {
-	var members []struct {
-		User  string `db:"user"`
-		Muted bool   `db:"muted"`
-	}
-	if err := tx.NonconcurrentDB().Select("user", "muted").From(migrations.RoomUsers).
-		Where(dbx.HashExp{"room": room}).AndWhere(dbx.Not(dbx.HashExp{"user": author})).All(&members); err != nil {
-		return fmt.Errorf("members of room %s: %w", room, err)
-	}
-	mentions := Mentions(message)
-	for _, m := range members {
-		mentioned := slices.Contains(mentions, m.User)
-		if m.Muted && !mentioned {
-			continue
-		}
-		if n.presence != nil && n.presence.Connected(m.User, room) {
-			continue
-		}
-		if _, err := tx.NonconcurrentDB().Insert(migrations.PendingTable, dbx.Params{
-			"user": m.User, "room": room, "message": message.Id, "mention": mentioned, "created": created,
-		}).Execute(); err != nil {
-			return fmt.Errorf("pending notification of %s: %w", m.User, err)
-		}
-	}
-	return nil
-}
-
 // coalesce turns the pending rows of each (user, room) whose first is
 // Window old into one notification per target.
 func (n *notifier) coalesce(now time.Time) error {
