@@ -108,13 +108,15 @@ keeps the user's auth record) and the hub's entry.
 Where the CPU per event goes (pprof of the one-process scenario at 2,000
 clients, while this was built): the ` + "`write`" + ` system call of each event, 41–56% of
 the server's CPU, which an SSE server pays once per event per connection
-(on loopback it includes the receiving side's TCP work); notifications
-(` + "`notify`" + `: which members are away, per member) about a fifth in one process, part
-of the marginal figure too; the hub, the per-client pump goroutine and
-framing the rest. On a realtime node there is neither insert nor
+(on loopback it includes the receiving side's TCP work); the hub, the
+per-client pump goroutine and framing the rest. Notifications (` + "`notify`" + `) cost
+per member only for members a notification can reach (a push subscription,
+or any webhook configured): none in this scenario, where they were about a
+fifth of the CPU in one process and 33 ms per message on a cluster's writer
+(which notified every member, not knowing who is connected to the nodes)
+before the notifier skipped the rest (now ~4 ms, the outbox row and one
+index lookup per member). On a realtime node there is neither insert nor
 notification work: what is left above the write is the hub and the pump.
-The writer's CPU per message on a cluster includes notifications for every
-member, since the writer does not know who is connected to the nodes.
 These figures come from a 2-core machine shared with other work while they
 were taken; the idle machine figures may differ.
 `
