@@ -79,6 +79,10 @@ func Bind(app core.App, settings chat.Settings, publish chat.Publisher) {
 	// Search index: every message's text, in its transaction.
 	bindSearchIndex(app)
 
+	// Sending a message: its row through a prepared INSERT, the records
+	// API's create for a chat user without the create rule's SQL.
+	bindSendPath(app, settings)
+
 	// Realtime: every committed change of a chat collection becomes an event.
 	events := &events{app: app, order: newSequencer(publish, eventLog.firstSeq), log: eventLog}
 	for _, collection := range migrations.AllCollections {
