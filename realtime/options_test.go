@@ -26,7 +26,8 @@ type optionsWorld struct {
 	room       *core.Record
 }
 
-func newOptionsWorld(t *testing.T) *optionsWorld {
+// newChatApp is a test app with pbchat's collections and default settings.
+func newChatApp(t *testing.T) (*tests.TestApp, chat.Settings) {
 	t.Helper()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
@@ -40,6 +41,12 @@ func newOptionsWorld(t *testing.T) *optionsWorld {
 	if err := migrations.Run(app, settings); err != nil {
 		t.Fatal(err)
 	}
+	return app, settings
+}
+
+func newOptionsWorld(t *testing.T) *optionsWorld {
+	t.Helper()
+	app, settings := newChatApp(t)
 	w := &optionsWorld{app: app, settings: settings}
 	w.alice, w.bob = w.save(t, "users", map[string]any{"email": "alice@example.com", "password": "password-alice"}),
 		w.save(t, "users", map[string]any{"email": "bob@example.com", "password": "password-bob"})

@@ -15,9 +15,6 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
-
-	"github.com/pbchat/pbchat/internal/chat"
-	"github.com/pbchat/pbchat/migrations"
 )
 
 // streamWorld is an app with pbchat's collections and hub behind a real
@@ -33,18 +30,7 @@ type streamWorld struct {
 // handler (it runs before pbchat's stream takes the connection over).
 func newStreamWorld(t *testing.T, tick time.Duration, connect func(e *core.RealtimeConnectRequestEvent) error) *streamWorld {
 	t.Helper()
-	app, err := tests.NewTestApp(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Cleanup)
-	settings, err := chat.Settings{}.WithDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrations.Run(app, settings); err != nil {
-		t.Fatal(err)
-	}
+	app, settings := newChatApp(t)
 	notes := core.NewBaseCollection("notes")
 	notes.ListRule, notes.ViewRule = new(string), new(string)
 	notes.Fields.Add(&core.TextField{Name: "text"})

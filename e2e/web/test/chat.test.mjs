@@ -10,12 +10,11 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../lib/browser.mjs";
 import { startServer, repoRoot, publicDir } from "../../lib/server.mjs";
 import { eventually } from "../lib/people.mjs";
 import { landscapePNG } from "../lib/picture.mjs";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const DESKTOP = { width: 1200, height: 760 };
 const PHONE = { width: 390, height: 780 };
 const shotsDir = process.env.PBCHAT_SCREENSHOTS
@@ -116,12 +115,7 @@ const step = (name, fn) => it(name, { timeout: 60_000 }, fn);
 describe("pbchat web client", () => {
     before(async () => {
         server = await startServer({ publicDir });
-        browser = await chromium.launch({
-            executablePath: CHROMIUM,
-            headless: true,
-            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"],
-        });
+        browser = await launchChromium();
     }, { timeout: 600_000 });
 
     after(async () => {

@@ -11,13 +11,12 @@
 //   cd e2e/web && npm ci && npm test        (needs pb_public built: make web)
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../lib/browser.mjs";
 import path from "node:path";
 import { startServer, publicDir, repoRoot } from "../../lib/server.mjs";
 import { eventually, signUp, call as callAs, api as apiAs } from "../lib/people.mjs";
 import { axeClean } from "../lib/axe.mjs";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 let server, browser, ann, ben, room;
 const pageErrors = [];
@@ -53,11 +52,7 @@ function pdf() {
 describe("conversations in the web client", () => {
     before(async () => {
         server = await startServer({ publicDir: process.env.PBCHAT_PUBLIC_DIR ?? publicDir });
-        browser = await chromium.launch({
-            executablePath: CHROMIUM,
-            headless: true,
-            args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        browser = await launchChromium();
     }, { timeout: 600_000 });
 
     after(async () => {

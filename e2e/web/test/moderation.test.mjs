@@ -10,12 +10,11 @@
 //   cd e2e/web && npm ci && npm test        (needs pb_public built: make web)
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../lib/browser.mjs";
 import { startServer, publicDir } from "../../lib/server.mjs";
 import { signUp, api as apiAs } from "../lib/people.mjs";
 import { axeClean } from "../lib/axe.mjs";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 let server, browser, ann, ben, cal, room;
 const pageErrors = [];
@@ -54,11 +53,7 @@ const localDate = (page, days) => page.evaluate((d) => {
 describe("threads view and moderation screens in the web client", () => {
     before(async () => {
         server = await startServer({ publicDir: process.env.PBCHAT_PUBLIC_DIR ?? publicDir });
-        browser = await chromium.launch({
-            executablePath: CHROMIUM,
-            headless: true,
-            args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        browser = await launchChromium();
         ann = await newPerson("Ann", "ann-mod@example.com");
         ben = await newPerson("Ben", "ben-mod@example.com");
         cal = await newPerson("Cal", "cal-mod@example.com");

@@ -13,11 +13,10 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import http from "node:http";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../lib/browser.mjs";
 import { startServer, publicDir } from "../../lib/server.mjs";
 import { eventually as within, signUp, api as apiAs } from "../lib/people.mjs";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 /** The browser's side of RFC 8291 (aes128gcm, one record). */
 function decryptPush(body, ecdh, auth) {
@@ -51,11 +50,7 @@ const api = (person, ...request) => apiAs(server.url, person, ...request);
 describe("push notifications", () => {
     before(async () => {
         server = await startServer({ publicDir });
-        browser = await chromium.launch({
-            executablePath: CHROMIUM,
-            headless: true,
-            args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        browser = await launchChromium();
     }, { timeout: 600_000 });
 
     after(async () => {

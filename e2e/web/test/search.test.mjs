@@ -5,11 +5,10 @@
 //   cd e2e/web && npm ci && npm test        (needs pb_public built: make web)
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../lib/browser.mjs";
 import { startServer, publicDir } from "../../lib/server.mjs";
 import { signUp, api as apiAs } from "../lib/people.mjs";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 let server, browser;
 const pageErrors = [];
@@ -22,11 +21,7 @@ const api = (person, ...request) => apiAs(server.url, person, ...request);
 describe("message search", () => {
     before(async () => {
         server = await startServer({ publicDir: process.env.PBCHAT_PUBLIC_DIR ?? publicDir });
-        browser = await chromium.launch({
-            executablePath: CHROMIUM,
-            headless: true,
-            args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        browser = await launchChromium();
     }, { timeout: 600_000 });
 
     after(async () => {
