@@ -7,6 +7,7 @@ var SyncQueries = map[string]struct {
 	Args []any
 }{
 	"joins":     {joinsSQL, []any{"u1"}},
+	"scope":     {scopeSQL, []any{"u1"}},
 	"deletions": {deletionsSQL, []any{`["r1","r2"]`}},
 	// windows, extra, cap, head, limit
 	"events": {eventsSQL, []any{`[["r1",10],["r2",20],["r3",0]]`, `[5,7]`, 100, 1000, 101}},

@@ -209,31 +209,35 @@ func (s logState) serves(c cursor) bool {
 	return false
 }
 
-const (
-	epochsSQL  = `SELECT epoch, first_seq FROM ` + migrations.EpochsTable + ` ORDER BY first_seq, rowid`
-	logHeadSQL = `SELECT coalesce((SELECT max(seq) FROM ` + migrations.EventsTable + `), 0), (SELECT min(seq) FROM ` + migrations.EventsTable + `)`
-)
+// logStateSQL is the epochs, oldest first, each with the log's first and
+// last seq (one row with no epoch when there is none): one statement, not
+// two, as every sync begins with it.
+const logStateSQL = `WITH h(head, first) AS MATERIALIZED (
+		SELECT coalesce((SELECT max(seq) FROM ` + migrations.EventsTable + `), 0), (SELECT min(seq) FROM ` + migrations.EventsTable + `)
+	)
+	SELECT e.epoch, e.first_seq, h.head, h.first FROM h LEFT JOIN ` + migrations.EpochsTable + ` e ON 1
+	ORDER BY e.first_seq, e.rowid`
 
 func loadLogState(tx *syncTx) (logState, error) {
 	var s logState
-	rows, err := tx.query(epochsSQL)
+	rows, err := tx.query(logStateSQL)
 	if err != nil {
-		return s, fmt.Errorf("pbchat sync: epochs: %w", err)
-	}
-	for rows.Next() {
-		var ep epochRange
-		if err := rows.Scan(&ep.ID, &ep.First); err != nil {
-			rows.Close()
-			return s, fmt.Errorf("pbchat sync: epochs: %w", err)
-		}
-		s.epochs = append(s.epochs, ep)
-	}
-	if err := closeRows(rows); err != nil {
-		return s, fmt.Errorf("pbchat sync: epochs: %w", err)
+		return s, fmt.Errorf("pbchat sync: log state: %w", err)
 	}
 	var first sql.NullInt64
-	if err := tx.queryRow(logHeadSQL, nil, &s.head, &first); err != nil {
-		return s, fmt.Errorf("pbchat sync: log head: %w", err)
+	for rows.Next() {
+		var epoch sql.NullString
+		var firstSeq sql.NullInt64
+		if err := rows.Scan(&epoch, &firstSeq, &s.head, &first); err != nil {
+			rows.Close()
+			return s, fmt.Errorf("pbchat sync: log state: %w", err)
+		}
+		if epoch.Valid {
+			s.epochs = append(s.epochs, epochRange{ID: epoch.String, First: firstSeq.Int64})
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return s, fmt.Errorf("pbchat sync: log state: %w", err)
 	}
 	s.horizon = s.head
 	if first.Valid {
@@ -305,50 +309,39 @@ const joinsSQL = `SELECT type, room, max(seq) AS seq FROM ` + migrations.EventsT
 const deletionsSQL = `SELECT room, seq FROM ` + migrations.EventsTable + `
 	WHERE type = '` + chat.EventRoomDeleted + `' AND room IN (SELECT value FROM json_each(?1))`
 
-// membershipsSQL is a user's rooms now.
-const membershipsSQL = `SELECT room FROM ` + migrations.RoomUsers + ` WHERE user = ?1`
+// scopeSQL is a user's rooms now (with an empty type) and their latest joins and
+// leaves (joinsSQL): one statement, not two.
+const scopeSQL = `SELECT '' AS type, room, 0 AS seq FROM ` + migrations.RoomUsers + ` WHERE user = ?1
+	UNION ALL ` + joinsSQL
 
 func loadSyncScope(db *syncTx, userID string, since int64) (*syncScope, error) {
 	scope := &syncScope{since: since}
 
 	var current []string
-	rows, err := db.query(membershipsSQL, userID)
-	if err != nil {
-		return nil, fmt.Errorf("pbchat sync: memberships: %w", err)
-	}
-	for rows.Next() {
-		var room string
-		if err := rows.Scan(&room); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("pbchat sync: memberships: %w", err)
-		}
-		current = append(current, room)
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, fmt.Errorf("pbchat sync: memberships: %w", err)
-	}
-
 	joined := map[string]int64{} // room → seq of the latest member.joined
 	left := map[string]int64{}   // room → seq of the latest member.left
-	rows, err = db.query(joinsSQL, userID)
+	rows, err := db.query(scopeSQL, userID)
 	if err != nil {
-		return nil, fmt.Errorf("pbchat sync: joins and leaves: %w", err)
+		return nil, fmt.Errorf("pbchat sync: memberships, joins and leaves: %w", err)
 	}
 	for rows.Next() {
 		var typ, room string
 		var seq int64
 		if err := rows.Scan(&typ, &room, &seq); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("pbchat sync: joins and leaves: %w", err)
+			return nil, fmt.Errorf("pbchat sync: memberships, joins and leaves: %w", err)
 		}
-		if typ == chat.EventMemberJoined {
+		switch typ {
+		case "":
+			current = append(current, room)
+		case chat.EventMemberJoined:
 			joined[room] = seq
-		} else {
+		default:
 			left[room] = seq
 		}
 	}
 	if err := closeRows(rows); err != nil {
-		return nil, fmt.Errorf("pbchat sync: joins and leaves: %w", err)
+		return nil, fmt.Errorf("pbchat sync: memberships, joins and leaves: %w", err)
 	}
 
 	isMember := make(map[string]bool, len(current))

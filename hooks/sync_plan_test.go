@@ -21,6 +21,7 @@ func TestSyncQueryPlans(t *testing.T) {
 		want  []string // substrings of the plan, each on some line
 	}{
 		{"joins", []string{"USING COVERING INDEX idx_pbchat_events_member (member=? AND type=?)"}},
+		{"scope", []string{"USING COVERING INDEX idx_pbchat_events_member (member=? AND type=?)"}},
 		{"deletions", []string{"USING COVERING INDEX idx_pbchat_events_room_deleted (room=?)"}},
 		{"events", []string{
 			"SEARCH x USING COVERING INDEX idx_pbchat_events_room (room=? AND rowid>? AND rowid<?)",
