@@ -25,9 +25,10 @@ import (
 // kept away for 60 s while writers post into their rooms; then all of them
 // reconnect, subscribe again and sync from their cursors at the same moment.
 // Reported: the time until every client has caught up (target ≤ 10 s on
-// the 2-core machine), p50/p99 of a client's catch-up and of one sync
-// request, the server's CPU, errors, and whether every client got exactly
-// the messages posted into its rooms.
+// the 2-core machine), p50/p99 of a client's catch-up, of one sync request,
+// of the stream's open until PB_CONNECT and of the subscribe request, the
+// server's CPU, errors, and whether every client got exactly the messages
+// posted into its rooms.
 //
 //	go test ./bench -run '^$' -bench ReconnectStorm -benchtime 1x -timeout 30m -v
 //
