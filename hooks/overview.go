@@ -14,6 +14,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbchat/pbchat/internal/chat"
+	"github.com/pbchat/pbchat/migrations"
 )
 
 const (
@@ -63,10 +64,32 @@ func (h overview) rooms(e *core.RequestEvent) error {
 		return err
 	}
 
-	total, rows, err := overviewPage(e.App, userID, page, perPage)
+	rooms, err := e.App.FindCachedCollectionByNameOrId(migrations.Rooms)
 	if err != nil {
 		return serverError(err)
 	}
+	members, err := e.App.FindCachedCollectionByNameOrId(migrations.RoomUsers)
+	if err != nil {
+		return serverError(err)
+	}
+	records := overviewRecordsNeeded(e, rooms, members)
+	total, rows, err := overviewPage(e.App, rooms, members, userID, page, perPage, records)
+	if err != nil {
+		return serverError(err)
+	}
+	if !records {
+		body, err := appendOverviewJSON(nil, rooms, members, page, perPage, total, rows)
+		if err != nil {
+			return serverError(err)
+		}
+		return e.Blob(http.StatusOK, "application/json", body)
+	}
+	return overviewWithRecords(e, page, perPage, total, rows)
+}
+
+// overviewWithRecords answers with PocketBase's records, enriched (the
+// host's enrich hooks, expand) and encoded by PocketBase (fields).
+func overviewWithRecords(e *core.RequestEvent, page, perPage, total int, rows []overviewRow) error {
 	rooms := make([]*core.Record, 0, len(rows))
 	memberships := make([]*core.Record, 0, len(rows))
 	items := make([]overviewItem, 0, len(rows))

@@ -18,6 +18,10 @@ type overviewRow struct {
 	room, membership *core.Record
 	unread, mentions int
 	last             *lastMessage
+	// roomValues and memberValues are the fields' values (PrepareValue of
+	// the columns) in Fields order, for the answer encoded without records;
+	// roomValues is nil when the room row is gone.
+	roomValues, memberValues []any
 }
 
 // overviewSQL picks the page by each room's latest activity (one index seek
@@ -58,17 +62,11 @@ func overviewSQL(rooms, members *core.Collection) string {
 // overviewPage reads page (from 1) of userID's rooms, perPage of them, and
 // the caller's number of rooms. A page past the end reads no rows (and
 // counts the rooms alone).
-func overviewPage(app core.App, userID string, page, perPage int) (total int, rows []overviewRow, err error) {
-	rooms, err := app.FindCachedCollectionByNameOrId(migrations.Rooms)
-	if err != nil {
-		return 0, nil, err
-	}
-	members, err := app.FindCachedCollectionByNameOrId(migrations.RoomUsers)
-	if err != nil {
-		return 0, nil, err
-	}
+// With records false the rows hold the fields' values alone (see
+// overviewRecordsNeeded).
+func overviewPage(app core.App, rooms, members *core.Collection, userID string, page, perPage int, records bool) (total int, rows []overviewRow, err error) {
 	if page-1 <= (math.MaxInt-perPage)/perPage { // else past any end
-		total, rows, err = readOverviewPage(app, rooms, members, userID, perPage, (page-1)*perPage)
+		total, rows, err = readOverviewPage(app, rooms, members, userID, perPage, (page-1)*perPage, records)
 		if err != nil || len(rows) > 0 {
 			return total, rows, err
 		}
@@ -80,7 +78,7 @@ func overviewPage(app core.App, userID string, page, perPage int) (total int, ro
 	return total, nil, nil
 }
 
-func readOverviewPage(app core.App, rooms, members *core.Collection, userID string, limit, offset int) (int, []overviewRow, error) {
+func readOverviewPage(app core.App, rooms, members *core.Collection, userID string, limit, offset int, records bool) (int, []overviewRow, error) {
 	result, err := queryRead(app, overviewSQL(rooms, members), userID, limit, offset)
 	if err != nil {
 		return 0, nil, fmt.Errorf("the rooms of %s: %w", userID, err)
@@ -96,19 +94,30 @@ func readOverviewPage(app core.App, rooms, members *core.Collection, userID stri
 	for i := range values {
 		dest = append(dest, &values[i])
 	}
+	roomID := indexOfID(rooms)
 	for result.Next() {
 		row = overviewRow{}
 		if err := result.Scan(dest...); err != nil {
 			return 0, nil, fmt.Errorf("the rooms of %s: %w", userID, err)
 		}
-		roomValues, memberValues := values[:len(rooms.Fields)], values[len(rooms.Fields):]
-		if roomValues[indexOfID(rooms)].Valid {
-			if row.room, err = recordFromColumns(rooms, roomValues); err != nil {
+		roomColumns, memberColumns := values[:len(rooms.Fields)], values[len(rooms.Fields):]
+		if roomColumns[roomID].Valid {
+			if row.roomValues, err = fieldValues(rooms, roomColumns); err != nil {
 				return 0, nil, err
 			}
 		}
-		if row.membership, err = recordFromColumns(members, memberValues); err != nil {
+		if row.memberValues, err = fieldValues(members, memberColumns); err != nil {
 			return 0, nil, err
+		}
+		if records {
+			if row.roomValues != nil {
+				if row.room, err = recordFromValues(rooms, row.roomValues); err != nil {
+					return 0, nil, err
+				}
+			}
+			if row.membership, err = recordFromValues(members, row.memberValues); err != nil {
+				return 0, nil, err
+			}
 		}
 		if lastID.Valid {
 			row.last = &lastMessage{ID: lastID.String, User: lastUser.String, Text: lastText.String, Created: lastAt.String}
@@ -131,21 +140,32 @@ func indexOfID(c *core.Collection) int {
 	return 0
 }
 
-// recordFromColumns is the record of c whose fields' columns, in c.Fields
-// order, are values: what FindRecordsByIds makes of the same row (each
-// field's PrepareValue of the column's text, or of nil for NULL).
-func recordFromColumns(c *core.Collection, values []sql.NullString) (*core.Record, error) {
-	record := core.NewRecord(c)
+// fieldValues are c's fields' values of the columns values, in c.Fields
+// order: what FindRecordsByIds makes of the same row (each field's
+// PrepareValue of the column's text, or of nil for NULL).
+func fieldValues(c *core.Collection, values []sql.NullString) ([]any, error) {
+	out := make([]any, len(c.Fields))
 	for i, f := range c.Fields {
 		var raw any
 		if values[i].Valid {
 			raw = values[i].String
 		}
-		value, err := f.PrepareValue(record, raw)
+		// No field's PrepareValue reads the record (PocketBase v0.40).
+		value, err := f.PrepareValue(nil, raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", c.Name, f.GetName(), err)
 		}
-		record.SetRaw(f.GetName(), value)
+		out[i] = value
+	}
+	return out, nil
+}
+
+// recordFromValues is the record of c with the fields' values, in c.Fields
+// order, as fieldValues reads them.
+func recordFromValues(c *core.Collection, values []any) (*core.Record, error) {
+	record := core.NewRecord(c)
+	for i, f := range c.Fields {
+		record.SetRaw(f.GetName(), values[i])
 	}
 	if err := record.PostScan(); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Name, err)
