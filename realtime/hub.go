@@ -53,6 +53,9 @@ type Hub struct {
 
 	// streams are the connections served without net/http's goroutine (stream.go).
 	streams *streamSet
+
+	// pumps send the clients' queued events (pumps.go).
+	pumps *pumps
 }
 
 // NewHub returns a hub that receives its events from broker.
@@ -66,6 +69,7 @@ func NewHub(broker Broker, logger *slog.Logger) *Hub {
 		byRoom:     map[string]map[*client]struct{}{},
 		followed:   map[string]bool{},
 		streams:    newStreamSet(),
+		pumps:      newPumps(),
 	}
 	broker.Listen(h)
 	return h
@@ -143,7 +147,7 @@ func (h *Hub) apply(pb subscriptions.Client, user string, topics map[string][]st
 		if c != nil {
 			close(c.done)
 		}
-		c = &client{pb: pb, user: user, done: make(chan struct{})}
+		c = &client{pb: pb, user: user, done: make(chan struct{}), pumps: h.pumps}
 	}
 	c.topics, c.stock, c.rooms, c.presence = topics, stock, map[string]struct{}{}, presence
 	for room := range topics {

@@ -23,12 +23,14 @@ type client struct {
 	// chat/presence subscription names (presence.go).
 	presence []string
 
-	// The client's queued events, oldest first, at most outboxSize. A pump
-	// goroutine runs only while there are some: an idle connection holds no
-	// goroutine and no buffer (a channel of outboxSize would hold ~40 KB each).
+	// The client's queued events, oldest first, at most outboxSize. The
+	// client is with the hub's pump workers (pumps.go) only while there are
+	// some: an idle connection holds no goroutine and no buffer (a channel
+	// of outboxSize would hold ~40 KB each).
+	pumps   *pumps
 	queueMu sync.Mutex
 	queue   []queued
-	pumping bool
+	pumping bool // queued with or served by a pump worker
 }
 
 type stockSub struct {
@@ -50,22 +52,27 @@ func (c *client) push(msg queued) bool {
 	c.pumping = true
 	c.queueMu.Unlock()
 	if start {
-		go c.pump()
+		c.pumps.enqueue(c)
 	}
 	return true
 }
 
-// pump hands queued messages to PocketBase's client one at a time, so each
-// client gets its events in order and no publisher waits for a slow one.
-// It ends when the queue is empty (the next push starts another) or the
-// client is gone.
-func (c *client) pump() {
-	for {
+// pump hands up to turn queued messages to PocketBase's client one at a
+// time, so each client gets its events in order and no publisher waits for
+// a slow one. It returns true when events remain: the client stays with the
+// pump workers. It stops early when the queue is empty (the next push
+// queues the client again) or the client is gone.
+func (c *client) pump(turn int) (more bool) {
+	for i := 0; ; i++ {
 		c.queueMu.Lock()
 		if len(c.queue) == 0 || c.gone() {
 			c.queue, c.pumping = nil, false
 			c.queueMu.Unlock()
-			return
+			return false
+		}
+		if i == turn {
+			c.queueMu.Unlock()
+			return true
 		}
 		msg := c.queue[0]
 		c.queue[0] = queued{}
