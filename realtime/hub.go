@@ -318,39 +318,54 @@ func (h *Hub) Deliver(ev chat.Event) {
 	}
 
 	var topicMsg, stockMsg, presenceMsg []byte
+	// Clients that had nothing queued go to the pump workers together,
+	// after the loop.
+	var starts []*client
 	send := func(c *client) {
 		if ev.Except != "" && c.user == ev.Except {
 			return
 		}
-		var out []queued
+		// put queues one event; false once the client was dropped.
+		put := func(msg queued) bool {
+			ok, start := c.add(msg)
+			if start {
+				starts = append(starts, c)
+			}
+			if !ok {
+				changed = append(changed, h.drop(c, "too slow: its outbox is full")...)
+			}
+			return ok
+		}
 		if ev.Type != "" {
 			for _, name := range c.topics[ev.Room] {
 				if topicMsg == nil {
 					topicMsg = mustJSON(topicPayload{Type: ev.Type, Record: ev.Record, Cursor: ev.Cursor})
 				}
-				out = append(out, queued{Message: subscriptions.Message{Name: name, Data: topicMsg}})
+				if !put(queued{Message: subscriptions.Message{Name: name, Data: topicMsg}}) {
+					return
+				}
 			}
 		}
-		out = append(out, c.presenceMessages(ev, &presenceMsg)...)
+		for _, msg := range c.presenceMessages(ev, &presenceMsg) {
+			if !put(msg) {
+				return
+			}
+		}
 		if ev.Collection != "" {
 			for _, s := range c.stock[ev.Collection] {
 				if s.recordID != "*" && s.recordID != ev.RecordID {
 					continue
 				}
+				msg := queued{Message: subscriptions.Message{Name: s.name, Data: stockMsg}}
 				if s.options != nil {
-					out = append(out, s.options.queue(c.pb, s.name, ev))
-					continue
-				}
-				if stockMsg == nil {
+					msg = s.options.queue(c.pb, s.name, ev)
+				} else if stockMsg == nil {
 					stockMsg = mustJSON(stockPayload{Action: ev.Action, Record: ev.Record, Cursor: ev.Cursor})
+					msg.Data = stockMsg
 				}
-				out = append(out, queued{Message: subscriptions.Message{Name: s.name, Data: stockMsg}})
-			}
-		}
-		for _, msg := range out {
-			if !c.push(msg) {
-				changed = append(changed, h.drop(c, "too slow: its outbox is full")...)
-				return
+				if !put(msg) {
+					return
+				}
 			}
 		}
 	}
@@ -379,6 +394,7 @@ func (h *Hub) Deliver(ev chat.Event) {
 		}
 	}
 	h.mu.Unlock()
+	h.pumps.enqueueAll(starts)
 
 	if len(joiners) > 0 {
 		h.catchUp(ev.Room, joiners)

@@ -40,21 +40,32 @@ type stockSub struct {
 	options *subOptions
 }
 
+// keptQueue is the largest queue buffer a drained client keeps: the next
+// event is queued without an allocation, and an idle client holds a few
+// dozen bytes, not what a backlog grew.
+const keptQueue = 2
+
 // push queues msg; false when the outbox is full (the client is too slow).
 func (c *client) push(msg queued) bool {
-	c.queueMu.Lock()
-	if len(c.queue) >= outboxSize {
-		c.queueMu.Unlock()
-		return false
-	}
-	c.queue = append(c.queue, msg)
-	start := !c.pumping
-	c.pumping = true
-	c.queueMu.Unlock()
+	ok, start := c.add(msg)
 	if start {
 		c.pumps.enqueue(c)
 	}
-	return true
+	return ok
+}
+
+// add queues msg; start when the client must be handed to the pump workers
+// (it had nothing queued). ok is false when the outbox is full.
+func (c *client) add(msg queued) (ok, start bool) {
+	c.queueMu.Lock()
+	defer c.queueMu.Unlock()
+	if len(c.queue) >= outboxSize {
+		return false, false
+	}
+	c.queue = append(c.queue, msg)
+	start = !c.pumping
+	c.pumping = true
+	return true, start
 }
 
 // pump hands up to turn queued messages to PocketBase's client one at a
@@ -66,7 +77,11 @@ func (c *client) pump(turn int) (more bool) {
 	for i := 0; ; i++ {
 		c.queueMu.Lock()
 		if len(c.queue) == 0 || c.gone() {
-			c.queue, c.pumping = nil, false
+			clear(c.queue)
+			if c.queue = c.queue[:0]; cap(c.queue) > keptQueue {
+				c.queue = nil
+			}
+			c.pumping = false
 			c.queueMu.Unlock()
 			return false
 		}
@@ -76,7 +91,11 @@ func (c *client) pump(turn int) (more bool) {
 		}
 		msg := c.queue[0]
 		c.queue[0] = queued{}
-		c.queue = c.queue[1:]
+		if len(c.queue) == 1 {
+			c.queue = c.queue[:0] // the buffer's start stays for the next event
+		} else {
+			c.queue = c.queue[1:]
+		}
 		c.queueMu.Unlock()
 		if msg, ok := msg.resolve(); ok {
 			c.pb.Send(msg)

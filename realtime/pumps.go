@@ -68,6 +68,21 @@ func (p *pumps) enqueue(c *client) {
 	p.mu.Unlock()
 }
 
+// enqueueAll hands cs, clients that have just got their first queued
+// event, to the workers under one lock: a fan-out to a large room does not
+// take turns on the lock with the workers once per member.
+func (p *pumps) enqueueAll(cs []*client) {
+	if len(cs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.queue = append(p.queue, cs...)
+	for range min(len(cs), p.size) {
+		p.dispatch()
+	}
+	p.mu.Unlock()
+}
+
 // dispatch wakes or starts a worker for the queued work (p.mu held).
 func (p *pumps) dispatch() {
 	if n := len(p.parked); n > 0 {

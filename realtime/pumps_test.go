@@ -116,7 +116,7 @@ func TestPumpsIdleClientsHoldNoGoroutine(t *testing.T) {
 		p.mu.Unlock()
 		for _, c := range cs {
 			c.queueMu.Lock()
-			pumping = pumping || c.pumping || c.queue != nil
+			pumping = pumping || c.pumping || len(c.queue) > 0
 			c.queueMu.Unlock()
 		}
 		return n, pumping
