@@ -32,13 +32,8 @@ const EventLogPruneJob = "pbchat_event_log_prune"
 // same transaction, whatever other hooks do around it.
 const eventLogPriority = 1000
 
-const (
-	insertEventSQL = `INSERT INTO ` + migrations.EventsTable +
-		` (room, type, collection, action, record_id, member, message, created)` +
-		` VALUES ({:room}, {:type}, {:collection}, {:action}, {:record}, {:member}, {:message}, {:created})`
-	insertEventSQLPositional = `INSERT INTO ` + migrations.EventsTable +
-		` (room, type, collection, action, record_id, member, message, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-)
+const insertEventSQL = `INSERT INTO ` + migrations.EventsTable +
+	` (room, type, collection, action, record_id, member, message, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 // cursor is a position in one database's event log: the epoch (which
 // database, which run of it) and the seq of the last event before it.
@@ -80,11 +75,6 @@ type epoch struct {
 // realtime event that is published after the commit.
 type eventLog struct {
 	app core.App // outside any transaction
-
-	// insertStmt is the INSERT prepared on the write pool (nil until the
-	// first write's transaction has completed); preparing guards that.
-	insertStmt atomic.Pointer[sql.Stmt]
-	preparing  atomic.Bool
 
 	// epoch begins with the first event this process writes, in that
 	// event's transaction, at the next seq: every seq this process writes
@@ -293,73 +283,14 @@ func (l *eventLog) append(tx core.App, entry logEntry) (cursor, error) {
 	return cursor{epoch: epochID, seq: seq}, nil
 }
 
-// insert runs the INSERT of entry in tx: through a statement prepared once
+// insert runs the INSERT of entry in tx through a statement prepared once
 // (a send is ~0.5 ms of CPU, and preparing the INSERT each time was a tenth
-// of what the log adds to it), or through dbx until that statement exists.
+// of what the log adds to it).
 func (l *eventLog) insert(tx core.App, entry logEntry) (sql.Result, error) {
-	created := time.Now().UnixMilli()
-	if stmt := l.insertStmt.Load(); stmt != nil {
-		if sqlTx := sqlTxOf(tx); sqlTx != nil {
-			res, err := sqlTx.Stmt(stmt).Exec(entry.room, entry.typ, entry.collection, entry.action, entry.recordID, entry.member, entry.message, created)
-			if err == nil {
-				return res, nil
-			}
-			// Most likely a statement of a database closed since (the app
-			// was bootstrapped again): a failed INSERT wrote nothing, so
-			// the row goes in the other way and the statement is prepared anew.
-			l.insertStmt.CompareAndSwap(stmt, nil)
-		}
-	}
-	l.prepareAfter(tx)
-	return tx.NonconcurrentDB().NewQuery(insertEventSQL).Bind(dbx.Params{
-		"room":       entry.room,
-		"type":       entry.typ,
-		"collection": entry.collection,
-		"action":     entry.action,
-		"record":     entry.recordID,
-		"member":     entry.member,
-		"message":    entry.message,
-		"created":    created,
-	}).Execute()
-}
-
-// prepareAfter prepares the INSERT once tx has completed: preparing it on
-// the write pool needs the pool's one connection, which tx holds until then.
-func (l *eventLog) prepareAfter(tx core.App) {
-	info := tx.TxInfo()
-	if info == nil || !l.preparing.CompareAndSwap(false, true) {
-		return
-	}
-	db, ok := l.app.NonconcurrentDB().(*dbx.DB)
-	if !ok {
-		return
-	}
-	info.OnComplete(func(error) error {
-		defer l.preparing.Store(false)
-		stmt, err := db.DB().Prepare(insertEventSQLPositional)
-		if err != nil {
-			l.app.Logger().Warn("pbchat event log: prepare the insert", "error", err)
-			return nil
-		}
-		if old := l.insertStmt.Swap(stmt); old != nil {
-			_ = old.Close()
-		}
-		return nil
-	})
-}
-
-// sqlTxOf is the database/sql transaction of a transactional app, or nil.
-func sqlTxOf(tx core.App) *sql.Tx {
-	dbxTx, ok := tx.NonconcurrentDB().(*dbx.Tx)
-	if !ok {
-		return nil
-	}
-	builder, ok := dbxTx.Builder.(interface{ Executor() dbx.Executor })
-	if !ok {
-		return nil
-	}
-	sqlTx, _ := builder.Executor().(*sql.Tx)
-	return sqlTx
+	statements := statementsOf(l.app)
+	statements.noteWriteDB(l.app) // the pool the statement is prepared on
+	return statements.exec(tx, insertEventSQL,
+		entry.room, entry.typ, entry.collection, entry.action, entry.recordID, entry.member, entry.message, time.Now().UnixMilli())
 }
 
 // ensureEpoch returns this process's epoch, beginning it in tx when it has

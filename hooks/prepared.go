@@ -138,6 +138,20 @@ func (s *statements) noteWriteDB(app core.App) {
 	s.mu.Unlock()
 }
 
+// query runs a read on the read pool db through its prepared statement; a
+// failed statement (of a pool closed since, say) runs once more unprepared.
+func (s *statements) query(db *sql.DB, query string, args []any) (*sql.Rows, error) {
+	stmt, err := s.readStmt(db, query)
+	if err == nil {
+		rows, err := stmt.Query(args...)
+		if err == nil {
+			return rows, nil
+		}
+		s.dropRead(query, stmt)
+	}
+	return db.Query(query, args...)
+}
+
 // readStmt is query prepared on the read pool db (prepared now when it is
 // not yet: the pool has connections to spare).
 func (s *statements) readStmt(db *sql.DB, query string) (*sql.Stmt, error) {
@@ -196,4 +210,18 @@ func (s *statements) prepareAfter(app core.App, query string) {
 		s.write[query] = stmt
 		return nil
 	})
+}
+
+// sqlTxOf is the database/sql transaction of a transactional app, or nil.
+func sqlTxOf(tx core.App) *sql.Tx {
+	dbxTx, ok := tx.NonconcurrentDB().(*dbx.Tx)
+	if !ok {
+		return nil
+	}
+	builder, ok := dbxTx.Builder.(interface{ Executor() dbx.Executor })
+	if !ok {
+		return nil
+	}
+	sqlTx, _ := builder.Executor().(*sql.Tx)
+	return sqlTx
 }
