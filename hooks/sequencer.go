@@ -120,14 +120,15 @@ func (s *sequencer) emit(h heldEvent) {
 }
 
 func (s *sequencer) arm(d time.Duration) {
-	if s.timer != nil {
-		s.timer.Stop()
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.release()
+		})
+		return
 	}
-	s.timer = time.AfterFunc(d, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.release()
-	})
+	s.timer.Reset(d)
 }
 
 // heldEvents is a min-heap by seq; at one seq its owner comes before what
