@@ -171,8 +171,7 @@ func (l *eventLog) save(e *core.RecordEvent, action string) error {
 // would bring the record back after its deletion in every client's view.
 func stillThere(tx core.App, record *core.Record) error {
 	var n int
-	err := tx.NonconcurrentDB().Select("count(*)").From(record.Collection().Name).
-		Where(dbx.HashExp{"id": record.Id}).Row(&n)
+	err := queryRow(tx, "SELECT count(*) FROM `"+record.Collection().Name+"` WHERE id = ?", []any{record.Id}, &n)
 	if err != nil {
 		return fmt.Errorf("pbchat event log: %s %s: %w", record.Collection().Name, record.Id, err)
 	}
