@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"context"
+	"database/sql"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 
@@ -22,6 +27,9 @@ type sendPathWorld struct {
 	*rig
 	mu    sync.Mutex
 	calls map[string][]string
+	// ruleQueries counts the SQL queries of PocketBase's create rule check
+	// of a message: none when pbchat's handler serves the request.
+	ruleQueries atomic.Int64
 }
 
 func newSendPathWorld(t *testing.T, stockHandler bool) *sendPathWorld {
@@ -32,6 +40,17 @@ func newSendPathWorld(t *testing.T, stockHandler bool) *sendPathWorld {
 		w.mu.Unlock()
 	}
 	env := chattest.NewWithSetup(t, chatmodule.Config{}, func(app core.App) error {
+		if db, ok := app.ConcurrentDB().(*dbx.DB); ok {
+			logged := db.QueryLogFunc
+			db.QueryLogFunc = func(ctx context.Context, d time.Duration, sql string, rows *sql.Rows, err error) {
+				if strings.Contains(sql, "chat_messages__pb_create__") {
+					w.ruleQueries.Add(1)
+				}
+				if logged != nil {
+					logged(ctx, d, sql, rows, err)
+				}
+			}
+		}
 		app.OnRecordCreateRequest("chat_messages").BindFunc(func(e *core.RecordRequestEvent) error {
 			note(e.Record.GetString("text"), "request")
 			if e.Record.GetString("text") == "refused by the host" {
@@ -69,8 +88,10 @@ func TestSendPathMatchesPocketBase(t *testing.T) {
 		body   map[string]any
 		calls  []string
 	}
+	ruleQueries := map[bool]int64{}
 	run := func(t *testing.T, stockHandler bool) map[string]answer {
 		w := newSendPathWorld(t, stockHandler)
+		defer func() { ruleQueries[stockHandler] = w.ruleQueries.Load() }()
 		alice, bob, carol := w.NewUser("alice"), w.NewUser("bob"), w.NewUser("carol")
 		room := w.createRoom(alice, "group", "g")
 		w.addMember(alice, room, bob, []string{}) // no can_create_messages
@@ -119,6 +140,11 @@ func TestSendPathMatchesPocketBase(t *testing.T) {
 		if !slices.Equal(got.calls, want.calls) {
 			t.Errorf("%s: host hooks ran %v, with PocketBase's handler %v", name, got.calls, want.calls)
 		}
+	}
+	// Both runs served the requests as they should: PocketBase's handler
+	// with its create rule's query, pbchat's without.
+	if ruleQueries[true] == 0 || ruleQueries[false] != 0 {
+		t.Errorf("create rule queries: %d with PocketBase's handler (want some), %d with pbchat's (want none)", ruleQueries[true], ruleQueries[false])
 	}
 	if got := strings.Join(pbchat["member"].calls, ", "); got != "request, create, after success" {
 		t.Errorf("a message sent ran the host's hooks %q", got)
