@@ -24,27 +24,7 @@ func TestOverviewRecordJSONMatchesPocketBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice := env.NewUser("alice")
-	shapes := core.NewBaseCollection("overview_shapes")
-	shapes.Fields.Add(
-		&core.TextField{Name: "text"},
-		&core.TextField{Name: "secret", Hidden: true},
-		&core.EmailField{Name: "email"},
-		&core.URLField{Name: "url"},
-		&core.EditorField{Name: "editor"},
-		&core.DateField{Name: "date"},
-		&core.AutodateField{Name: "created", OnCreate: true},
-		&core.RelationField{Name: "one", CollectionId: users.Id, MaxSelect: 1},
-		&core.RelationField{Name: "many", CollectionId: users.Id, MaxSelect: 5},
-		&core.SelectField{Name: "picks", Values: []string{"a", "b", "c"}, MaxSelect: 3},
-		&core.FileField{Name: "files", MaxSelect: 3},
-		&core.BoolField{Name: "flag"},
-		&core.NumberField{Name: "num"},
-		&core.JSONField{Name: "data"},
-		&core.GeoPointField{Name: "where"},
-	)
-	if err := env.App.Save(shapes); err != nil {
-		t.Fatal(err)
-	}
+	shapes := everyFieldType(t, env.App, "overview_shapes", users)
 	for _, v := range []map[string]any{
 		{},
 		{"text": `Trip "2" <b>&</b> 🎉 \ ` + "\u2028\x01\x7f\ttab\nline", "secret": "hidden", "email": "a@b.co",
@@ -120,4 +100,34 @@ func TestOverviewSameWithAndWithoutRecords(t *testing.T) {
 			}
 		}
 	}
+}
+
+// everyFieldType saves a collection with a field of every type PocketBase
+// has (a hidden one too), for tests that encode records as PocketBase does.
+func everyFieldType(t *testing.T, app core.App, name string, users *core.Collection) *core.Collection {
+	t.Helper()
+	shapes := core.NewBaseCollection(name)
+	shapes.Fields.Add(
+		&core.TextField{Name: "text"},
+		&core.TextField{Name: "secret", Hidden: true},
+		&core.EmailField{Name: "email"},
+		&core.URLField{Name: "url"},
+		&core.EditorField{Name: "editor"},
+		&core.DateField{Name: "date"},
+		&core.AutodateField{Name: "created", OnCreate: true},
+		&core.RelationField{Name: "one", CollectionId: users.Id, MaxSelect: 1},
+		&core.RelationField{Name: "many", CollectionId: users.Id, MaxSelect: 5},
+		&core.SelectField{Name: "pick", Values: []string{"a", "b", "c"}, MaxSelect: 1},
+		&core.SelectField{Name: "picks", Values: []string{"a", "b", "c"}, MaxSelect: 3},
+		&core.FileField{Name: "file", MaxSelect: 1},
+		&core.FileField{Name: "files", MaxSelect: 3},
+		&core.BoolField{Name: "flag"},
+		&core.NumberField{Name: "num"},
+		&core.JSONField{Name: "data"},
+		&core.GeoPointField{Name: "where"},
+	)
+	if err := app.Save(shapes); err != nil {
+		t.Fatal(err)
+	}
+	return shapes
 }

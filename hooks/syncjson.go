@@ -107,6 +107,9 @@ func fieldJSONExpr(field core.Field) (string, bool) {
 		return `(coalesce(` + col + `, 0) + 0)`, true
 	case *core.JSONField:
 		return `(CASE WHEN json_valid(` + col + `) THEN json(` + col + `) ELSE NULL END)`, true
+	case *core.GeoPointField:
+		// Stored as PocketBase encodes it: {"lon":…,"lat":…}.
+		return `(CASE WHEN json_valid(` + col + `) THEN json(` + col + `) ELSE json('{"lon":0,"lat":0}') END)`, true
 	}
 	return "", false
 }

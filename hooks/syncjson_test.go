@@ -35,28 +35,7 @@ func TestRecordJSONMatchesPocketBase(t *testing.T) {
 	env.Do(alice, http.MethodPatch, "/api/collections/chat_messages/records/"+msg, map[string]any{"text": "edited"})
 
 	// Every known field type, hidden fields too.
-	shapes := core.NewBaseCollection("sync_shapes")
-	shapes.Fields.Add(
-		&core.TextField{Name: "text"},
-		&core.TextField{Name: "secret", Hidden: true},
-		&core.EmailField{Name: "email"},
-		&core.URLField{Name: "url"},
-		&core.EditorField{Name: "editor"},
-		&core.DateField{Name: "date"},
-		&core.AutodateField{Name: "created", OnCreate: true},
-		&core.RelationField{Name: "one", CollectionId: users.Id, MaxSelect: 1},
-		&core.RelationField{Name: "many", CollectionId: users.Id, MaxSelect: 5},
-		&core.SelectField{Name: "pick", Values: []string{"a", "b", "c"}, MaxSelect: 1},
-		&core.SelectField{Name: "picks", Values: []string{"a", "b", "c"}, MaxSelect: 3},
-		&core.FileField{Name: "file", MaxSelect: 1},
-		&core.FileField{Name: "files", MaxSelect: 3},
-		&core.BoolField{Name: "flag"},
-		&core.NumberField{Name: "num"},
-		&core.JSONField{Name: "data"},
-	)
-	if err := env.App.Save(shapes); err != nil {
-		t.Fatal(err)
-	}
+	shapes := everyFieldType(t, env.App, "sync_shapes", users)
 	values := []map[string]any{
 		{},
 		{"text": "plain", "secret": "hidden", "email": "a@b.co", "url": "https://x.y/?a=1&b=2", "editor": "<p>hi</p>",
@@ -64,6 +43,7 @@ func TestRecordJSONMatchesPocketBase(t *testing.T) {
 			"pick": "b", "picks": []string{"c", "a"}, "flag": true, "num": 1.5, "data": map[string]any{"k": []any{1, "two", nil}}},
 		{"num": 3, "data": "just a string", "flag": false, "many": []string{bob.ID()}},
 		{"num": -42, "data": []any{}, "text": "\x01 control"},
+		{"where": map[string]any{"lon": 23.5, "lat": -42.25}},
 	}
 	var shapeIDs []string
 	for _, v := range values {
